@@ -1,0 +1,1 @@
+"""Detectors: each is given a batch of items and returns findings."""

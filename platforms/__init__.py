@@ -1,0 +1,1 @@
+"""Platform adapters: one module per platform, reached through :mod:`platforms.registry`."""

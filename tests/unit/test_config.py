@@ -1,0 +1,148 @@
+"""Config: the contract's example loads; every problem is reported with its key and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from watcher import config
+from watcher.errors import ConfigError
+
+CONTRACT_EXAMPLE = (Path(__file__).parent.parent / "data" / "contract_example.toml").read_text()
+
+
+def problems(text: str) -> list[tuple[str, int | None, str]]:
+    with pytest.raises(ConfigError) as info:
+        config.parse(text, "test.toml")
+    return [(p.key, p.line, p.message) for p in info.value.problems]
+
+
+def test_contract_example_loads_into_typed_frozen_objects() -> None:
+    c = config.parse(CONTRACT_EXAMPLE)
+    assert c.timezone == "Europe/London"
+    assert c.polling.interval == 300 and c.polling.jitter == 30
+    assert c.meetings.default_duration == 3 * 3600
+    (member,) = c.members
+    assert member.id == "jsmith" and member.group == "Residents Association"
+    (account,) = member.accounts
+    assert account.platform == "facebook" and account.credential == "fb-jsmith"
+    assert account.interval_seconds == 300
+    assert c.text.thresholds["offensive"] == 0.8
+    assert c.platforms["facebook"].api_version == "v21.0"
+    with pytest.raises(AttributeError):
+        c.polling.interval = 1  # type: ignore[misc]
+
+
+def test_defaults_apply_when_sections_are_missing() -> None:
+    c = config.parse('[[members]]\nid = "a"\nname = "A"\nemail = "a@x.gov.uk"\n')
+    assert c.database.url.startswith("sqlite:///")
+    assert c.smtp.port == 25 and c.member_services.emails
+    assert c.platforms["x"].base_url == "https://api.twitter.com"
+
+
+def test_every_problem_is_reported_together_with_key_and_line() -> None:
+    text = """\
+timezone = "Mars/Olympus"
+colour = "blue"
+
+[polling]
+interval = "5 minutes"
+jiter = "30s"
+
+[[groups]]
+name = "Greens"
+
+[[members]]
+id = "jsmith"
+name = "Cllr Jane Smith"
+group = "Reds"
+
+[[members.accounts]]
+platform = "myspace"
+id = "1"
+
+[[members]]
+id = "jsmith"
+name = "Cllr J Smith Again"
+email = "not-an-email"
+"""
+    found = problems(text)
+    keys = {(key, line) for key, line, _ in found}
+    assert ("timezone", 1) in keys
+    assert ("colour", 2) in keys
+    assert ("polling.interval", 5) in keys
+    assert ("polling.jiter", 6) in keys
+    assert ("members[0].group", 14) in keys
+    assert ("members[0].accounts[0].platform", 17) in keys
+    assert ("members[1].id", 21) in keys  # duplicate
+    assert ("members[1].email", 23) in keys
+    missing_email = [p for p in found if p[0] == "members[0].email"]
+    assert missing_email and missing_email[0][2] == "is required"
+    messages = " ".join(m for _, _, m in found)
+    assert "duplicate member id 'jsmith'" in messages
+    assert "unknown platform 'myspace'" in messages
+
+
+def test_unknown_key_in_nested_table_names_the_known_keys() -> None:
+    ((key, line, message),) = problems('[smtp]\nhost = "mail"\nprot = 25\n')
+    assert (key, line) == ("smtp.prot", 3)
+    assert "port" in message
+
+
+def test_toml_syntax_error_has_a_line() -> None:
+    ((key, line, _),) = problems('[smtp]\nhost = "mail\n')
+    assert key == "<syntax>" and line == 2
+
+
+def test_account_registered_twice_is_an_error() -> None:
+    text = """
+[[members]]
+id = "a"
+name = "A"
+email = "a@x.gov.uk"
+[[members.accounts]]
+platform = "x"
+id = "9"
+[[members]]
+id = "b"
+name = "B"
+email = "b@x.gov.uk"
+[[members.accounts]]
+platform = "x"
+id = "9"
+"""
+    ((key, line, message),) = problems(text)
+    assert key == "members[1].accounts[0].id" and line == 15
+    assert "already registered to member 'a'" in message
+
+
+def test_thresholds_inline_table_is_checked() -> None:
+    found = problems('[detectors.text]\nthresholds = { offensive = 2, rude = 0.5 }\n')
+    assert found[0][0] == "detectors.text.thresholds" and found[0][1] == 2
+
+
+def test_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        config.load(tmp_path / "missing.toml")
+    assert "cannot read" in str(info.value)
+
+
+@pytest.mark.parametrize("text,seconds", [
+    ("90s", 90), ("5m", 300), ("1h", 3600), ("1h30m", 5400), ("7d", 604800), ("250ms", 0.25),
+    (" 2 h ", 7200),
+])
+def test_durations(text: str, seconds: float) -> None:
+    assert config.parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("bad", ["", "5", "m", "5 minutes", "5x", "-1s", "1h junk", 300])
+def test_bad_durations(bad: object) -> None:
+    with pytest.raises(ValueError, match="duration"):
+        config.parse_duration(bad)  # type: ignore[arg-type]
+
+
+def test_config_path_resolution() -> None:
+    assert str(config.resolve_path("a.toml", {"WATCHER_CONFIG": "b.toml"})) == "a.toml"
+    assert str(config.resolve_path(None, {"WATCHER_CONFIG": "b.toml"})) == "b.toml"
+    assert str(config.resolve_path(None, {})) == config.DEFAULT_PATH

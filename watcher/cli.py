@@ -1,0 +1,282 @@
+"""The ``watcher`` command (CONTRACT §3).
+
+Exit codes: 0 success, 1 failure at run time, 2 bad usage or bad configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import signal
+import sys
+from collections.abc import Iterator, Sequence
+from datetime import timedelta
+from typing import Any, TextIO
+
+from watcher import __version__, config as config_mod, logs
+from watcher.errors import ConfigError, CredentialError, WatcherError
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="watcher", description="Councillor Watcher: keeps "
+                                "councillors' social media safe.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", help="config file (default: $WATCHER_CONFIG, else "
+                        f"{config_mod.DEFAULT_PATH})")
+    common.add_argument("--log-level", default=os.environ.get("WATCHER_LOG_LEVEL", "INFO"),
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("run", parents=[common], help="run the daemon")
+    poll = sub.add_parser("poll", parents=[common], help="poll every account")
+    poll.add_argument("--once", action="store_true", required=True,
+                      help="poll once, detect, send due alerts, exit")
+    demo = sub.add_parser("demo", parents=[common], help="run against a simulated council")
+    demo.add_argument("--seconds", type=float, default=30.0, help="how long (default 30)")
+    demo.add_argument("--dir", help="where to keep the demo database (default: a new "
+                      "temporary directory)")
+    sub.add_parser("check", parents=[common], help="validate config, database, credentials")
+    classify = sub.add_parser("classify", parents=[common], help="classify JSON Lines comments")
+    classify.add_argument("--input", help="JSON Lines file (default: stdin)")
+    classify.add_argument("--output", help="where to write (default: stdout)")
+    findings = sub.add_parser("findings", parents=[common], help="list findings")
+    findings.add_argument("--since", default="7d", help="how far back (default 7d)")
+    findings.add_argument("--member", help="only this member id")
+    findings.add_argument("--format", choices=["table", "jsonl", "csv"], default="table")
+    db = sub.add_parser("db", help="database administration")
+    dbsub = db.add_subparsers(dest="db_command", required=True, metavar="SUBCOMMAND")
+    dbsub.add_parser("upgrade", parents=[common], help="create or migrate the schema")
+    return p
+
+
+def _load(args: argparse.Namespace) -> config_mod.Config:
+    return config_mod.load(config_mod.resolve_path(args.config))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from watcher.daemon import Daemon, build
+
+    daemon = Daemon(build(_load(args)))
+
+    def _stop(signum: int, _frame: Any) -> None:
+        logs.get("watcher").info("daemon.signal", signal=signal.Signals(signum).name)
+        daemon.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    clean = daemon.run()
+    if not clean:
+        # A poll is stuck in a network call; its transaction is uncommitted, so nothing is
+        # lost by leaving now, and the contract promises a stop within 10 s.
+        sys.stdout.flush()
+        os._exit(EXIT_OK)
+    return EXIT_OK
+
+
+def cmd_poll(args: argparse.Namespace) -> int:
+    from watcher.daemon import build, poll_once
+
+    outcomes, report = poll_once(build(_load(args)))
+    for o in outcomes:
+        print(f"{o.account:40} {o.status:13} new={o.new_items} findings={o.findings} "
+              f"alerts={o.alerts}" + (f"  ({o.error})" if o.error else ""))
+    print(f"alerts sent: {report.sent}, failed: {report.failed}, still queued: {report.pending}")
+    failed = [o for o in outcomes if o.status not in ("ok", "skipped")]
+    return EXIT_FAILURE if failed or report.failed else EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from watcher.credentials import Credentials
+    from watcher.store import Store
+
+    config = _load(args)
+    print(f"config {config.source}: OK ({len(config.members)} members, "
+          f"{sum(len(m.accounts) for m in config.members)} accounts)")
+    ok = True
+    try:
+        Store(config.database.url).ping()
+        print(f"database {config.database.url.split('@')[-1]}: reachable")
+    except WatcherError as exc:
+        print(f"database: FAILED: {exc}")
+        ok = False
+    creds = Credentials()
+    for m in config.members:
+        for a in m.accounts:
+            for name in filter(None, (a.credential, a.credential_user)):
+                try:
+                    creds.get(name)
+                    print(f"credential {name} ({m.id}, {a.key}): found")
+                except CredentialError as exc:
+                    print(f"credential ({m.id}, {a.key}): MISSING: {exc}")
+                    ok = False
+            if not a.credential:
+                print(f"credential ({m.id}, {a.key}): MISSING: no credential named")
+                ok = False
+    if config.smtp.password_credential:
+        try:
+            creds.get(config.smtp.password_credential)
+            print(f"credential {config.smtp.password_credential} (smtp): found")
+        except CredentialError as exc:
+            print(f"credential (smtp): MISSING: {exc}")
+            ok = False
+    print("all well" if ok else "problems found")
+    return EXIT_OK if ok else EXIT_FAILURE
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from watcher.store import Store
+
+    config = _load(args)
+    store = Store(config.database.url)
+    store.upgrade()
+    print(f"database {store.safe_url}: schema up to date")
+    return EXIT_OK
+
+
+def _read_jsonl(stream: TextIO) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    """Yield (line number, object) or (line number, error message) per non-blank line."""
+    for number, line in enumerate(stream, start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield number, f"line {number}: not JSON: {exc.msg} at column {exc.colno}"
+            continue
+        if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+            yield number, f'line {number}: expected an object with a "text" string'
+            continue
+        yield number, obj
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    from detectors import registry
+    from watcher.config import TextDetectorConfig
+
+    text_cfg = _load(args).text if (args.config or os.environ.get("WATCHER_CONFIG")) \
+        else TextDetectorConfig()
+    classifier = registry.text_classifier(text_cfg.engine)
+    thresholds = text_cfg.thresholds
+    source = open(args.input, encoding="utf-8", errors="replace") if args.input else sys.stdin
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    errors = 0
+    chunk: list[tuple[int, dict[str, Any] | str]] = []
+
+    def flush() -> None:
+        nonlocal errors
+        good = [obj for _, obj in chunk if isinstance(obj, dict)]
+        results = iter(classifier.classify([o["text"] for o in good],
+                                            [o.get("member") for o in good]) if good else [])
+        for _, obj in chunk:
+            if isinstance(obj, str):
+                errors += 1
+                print(obj, file=sys.stderr)
+                out.write(json.dumps({"id": None, "error": obj}) + "\n")
+                continue
+            c = next(results)
+            out.write(json.dumps({
+                "id": obj.get("id"),
+                "labels": [lab for lab, score in c.scores.items()
+                           if lab in thresholds and score >= thresholds[lab]],
+                "scores": {k: round(v, 4) for k, v in c.scores.items()},
+                "reasons": [r for lab in c.scores for r in c.reasons.get(lab, ())
+                            if lab in thresholds and c.scores[lab] >= thresholds[lab]],
+            }, ensure_ascii=False) + "\n")
+        chunk.clear()
+
+    try:
+        for entry in _read_jsonl(source):
+            chunk.append(entry)
+            if len(chunk) >= 256:
+                flush()
+        flush()
+    finally:
+        if args.output:
+            out.close()
+        if args.input:
+            source.close()
+    return EXIT_FAILURE if errors else EXIT_OK
+
+
+def cmd_findings(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from watcher.store import Store
+    from watcher.store.models import AccountRow, FindingRow, ItemRow
+
+    config = _load(args)
+    since = config_mod.parse_duration(args.since)
+    store = Store(config.database.url)
+    cutoff = store.clock() - timedelta(seconds=since)
+    query = (select(FindingRow, ItemRow, AccountRow)
+             .join(AccountRow, FindingRow.account_id == AccountRow.id)
+             .outerjoin(ItemRow, FindingRow.item_id == ItemRow.id)
+             .where(FindingRow.created_at >= cutoff).order_by(FindingRow.created_at))
+    if args.member:
+        query = query.where(FindingRow.member_id == args.member)
+    rows = []
+    with store.session() as s:
+        for f, item, acct in s.execute(query):
+            rows.append({
+                "id": f.id, "created_at": f.created_at.isoformat(), "member": f.member_id,
+                "platform": acct.platform, "account": acct.external_id, "label": f.label,
+                "score": round(f.score, 3), "severity": f.severity,
+                "reasons": json.loads(f.reasons_json),
+                "link": item.permalink if item else None,
+                "text": item.text[:500] if item else None})
+    if args.format == "jsonl":
+        for r in rows:
+            print(json.dumps(r, ensure_ascii=False))
+    elif args.format == "csv":
+        w = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["id"])
+        w.writeheader()
+        for r in rows:
+            w.writerow({**r, "reasons": "; ".join(r["reasons"])})
+    else:
+        print(f"{'when (UTC)':20} {'member':12} {'platform':8} {'label':15} {'score':5}  text")
+        for r in rows:
+            text = " ".join((r["text"] or "").split())[:60]
+            print(f"{r['created_at'][:19]:20} {r['member']:12} {r['platform']:8} "
+                  f"{r['label']:15} {r['score']:<5}  {text}")
+        print(f"{len(rows)} finding(s) since {cutoff.isoformat(timespec='seconds')}")
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from watcher.demo import run_demo
+
+    return run_demo(seconds=args.seconds, directory=args.dir)
+
+
+COMMANDS = {"run": cmd_run, "poll": cmd_poll, "check": cmd_check, "classify": cmd_classify,
+            "findings": cmd_findings, "demo": cmd_demo}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``watcher`` console script. Returns the exit code."""
+    args = _parser().parse_args(argv)
+    level = args.log_level if hasattr(args, "log_level") else "INFO"
+    if args.command == "demo" and "--log-level" not in (argv or sys.argv):
+        level = "WARNING"  # the demo prints its own story; logs would drown it
+    # Logs go to stdout for the daemon (journald); to stderr for commands that print results.
+    to_stderr = args.command in ("classify", "findings", "demo", "check", "poll", "db")
+    logs.configure(level=level, stream=sys.stderr if to_stderr else sys.stdout)
+    handler = cmd_db_upgrade if args.command == "db" else COMMANDS[args.command]
+    try:
+        return handler(args)
+    except ConfigError as exc:
+        print(f"watcher: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except WatcherError as exc:
+        print(f"watcher: {logs.redact_text(str(exc))}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

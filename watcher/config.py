@@ -1,0 +1,563 @@
+"""The configuration file (CONTRACT §1), validated once into typed, frozen objects.
+
+:func:`load` reads a TOML file, checks every key against :data:`SCHEMA`, and either returns a
+:class:`Config` or raises one :class:`~watcher.errors.ConfigError` listing *every* problem,
+each with its dotted key and its line in the file. Nothing downstream re-validates.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from watcher.domain import TEXT_LABELS, Account
+from watcher.errors import ConfigError, Problem
+
+DEFAULT_PATH = "/etc/watcher/watcher.toml"
+KNOWN_PLATFORMS = ("facebook", "x")
+
+# ---------------------------------------------------------------------------------------------
+# Typed configuration
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str = "sqlite:////var/lib/watcher/watcher.db"
+
+
+@dataclass(frozen=True)
+class PollingConfig:
+    interval: float = 300.0
+    jitter: float = 30.0
+    timeout: float = 20.0
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str = "localhost"
+    port: int = 25
+    sender: str = "social-media-watcher@example.gov.uk"
+    starttls: bool = False
+    username: str = ""
+    password_credential: str = ""
+    timeout: float = 20.0
+
+
+@dataclass(frozen=True)
+class MemberServicesConfig:
+    name: str = "Member Services"
+    emails: tuple[str, ...] = ("member.services@example.gov.uk",)
+
+
+@dataclass(frozen=True)
+class PlatformConfig:
+    base_url: str
+    api_version: str = ""
+
+
+@dataclass(frozen=True)
+class TextDetectorConfig:
+    engine: str = "default"
+    thresholds: Mapping[str, float] = field(
+        default_factory=lambda: {"offensive": 0.8, "threat": 0.5, "defamation": 0.5,
+                                 "personal_data": 0.5}
+    )
+
+
+@dataclass(frozen=True)
+class MeetingsConfig:
+    moderngov_url: str = ""
+    ical_urls: tuple[str, ...] = ()
+    refresh: float = 3600.0
+    default_duration: float = 3 * 3600.0
+    burst_posts: int = 3
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    teams_webhook_credential: str = ""
+    notify_api_key_credential: str = ""
+    # More flagged comments than this on one account within pile_on_window -> one summary.
+    pile_on_threshold: int = 5
+    pile_on_window: float = 1800.0
+    outbox_interval: float = 15.0
+    retry_initial: float = 30.0
+    retry_max: float = 3600.0
+
+
+@dataclass(frozen=True)
+class GroupConfig:
+    name: str
+    leader_emails: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MemberConfig:
+    id: str
+    name: str
+    email: str
+    mobile: str = ""
+    group: str = ""
+    moderngov_id: str = ""
+    attends: tuple[str, ...] = ()
+    accounts: tuple[Account, ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    timezone: str = "Europe/London"
+    database: DatabaseConfig = DatabaseConfig()
+    polling: PollingConfig = PollingConfig()
+    smtp: SmtpConfig = SmtpConfig()
+    member_services: MemberServicesConfig = MemberServicesConfig()
+    platforms: Mapping[str, PlatformConfig] = field(default_factory=dict)
+    text: TextDetectorConfig = TextDetectorConfig()
+    meetings: MeetingsConfig = MeetingsConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    groups: tuple[GroupConfig, ...] = ()
+    members: tuple[MemberConfig, ...] = ()
+    source: str = "<defaults>"
+
+    def member(self, member_id: str) -> MemberConfig:
+        """Given a member id, return its config. Raises KeyError if there is none."""
+        for m in self.members:
+            if m.id == member_id:
+                return m
+        raise KeyError(member_id)
+
+
+DEFAULT_PLATFORMS: dict[str, PlatformConfig] = {
+    "facebook": PlatformConfig(base_url="https://graph.facebook.com", api_version="v21.0"),
+    "x": PlatformConfig(base_url="https://api.twitter.com"),
+}
+
+# ---------------------------------------------------------------------------------------------
+# Durations
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> float:
+    """Given a duration such as ``"90s"``, ``"5m"``, ``"1h30m"`` or ``"7d"``, return seconds.
+
+    Raises ValueError saying what was expected if ``text`` is not one.
+    """
+    if not isinstance(text, str):
+        raise ValueError(f'expected a duration string like "90s", "5m" or "1h", got {text!r}')
+    s = text.strip().lower()
+    pos, total = 0, 0.0
+    for match in _DURATION_PART.finditer(s):
+        if s[pos:match.start()].strip():
+            break
+        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        pos = match.end()
+    if not s or pos == 0 or s[pos:].strip():
+        raise ValueError(f'expected a duration like "90s", "5m" or "1h", got {text!r}')
+    return total
+
+
+# ---------------------------------------------------------------------------------------------
+# Schema: each key's checker returns the typed value or raises ValueError with a message.
+
+Check = Callable[[Any], Any]
+
+
+def _str(v: Any) -> str:
+    if not isinstance(v, str):
+        raise ValueError(f"expected a string, got {type(v).__name__}")
+    return v
+
+
+def _nonempty(v: Any) -> str:
+    if not _str(v).strip():
+        raise ValueError("must not be empty")
+    return v
+
+
+def _bool(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError(f"expected true or false, got {v!r}")
+    return v
+
+
+def _int_range(lo: int, hi: int) -> Check:
+    def check(v: Any) -> int:
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise ValueError(f"expected a whole number from {lo} to {hi}, got {v!r}")
+        return v
+    return check
+
+
+def _duration(v: Any) -> float:
+    return parse_duration(v)
+
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _email(v: Any) -> str:
+    if not _EMAIL.match(_str(v)):
+        raise ValueError(f"not an email address: {v!r}")
+    return v
+
+
+def _emails(v: Any) -> tuple[str, ...]:
+    if not isinstance(v, list):
+        raise ValueError("expected a list of email addresses")
+    return tuple(_email(x) for x in v)
+
+
+def _strings(v: Any) -> tuple[str, ...]:
+    if not isinstance(v, list):
+        raise ValueError("expected a list of strings")
+    return tuple(_str(x) for x in v)
+
+
+def _url(v: Any) -> str:
+    s = _str(v)
+    if s and not re.match(r"^https?://[^\s/]+", s):
+        raise ValueError(f"expected an http(s) URL, got {v!r}")
+    return s.rstrip("/")
+
+
+def _db_url(v: Any) -> str:
+    s = _nonempty(v)
+    if "://" not in s:
+        raise ValueError(f"expected an SQLAlchemy URL such as sqlite:////path/watcher.db, got {v!r}")
+    return s
+
+
+def _timezone(v: Any) -> str:
+    try:
+        ZoneInfo(_nonempty(v))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {v!r} (expected e.g. \"Europe/London\")") from None
+    return v
+
+
+def _member_id(v: Any) -> str:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", _str(v)):
+        raise ValueError(f"must be lower-case letters, digits and '-', got {v!r}")
+    return v
+
+
+def _mobile(v: Any) -> str:
+    s = _str(v)
+    if s and not re.fullmatch(r"\+[1-9]\d{7,14}", s.replace(" ", "")):
+        raise ValueError(f"expected an international number like +447700900123, got {v!r}")
+    return s.replace(" ", "")
+
+
+def _platform(v: Any) -> str:
+    if _str(v) not in KNOWN_PLATFORMS:
+        raise ValueError(f"unknown platform {v!r}; known: {', '.join(KNOWN_PLATFORMS)}")
+    return v
+
+
+def _thresholds(v: Any) -> dict[str, float]:
+    if not isinstance(v, dict):
+        raise ValueError("expected a table of label = number")
+    out = dict(TextDetectorConfig().thresholds)
+    for label, value in v.items():
+        if label not in TEXT_LABELS:
+            raise ValueError(f"unknown label {label!r}; known: {', '.join(TEXT_LABELS)}")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            raise ValueError(f"threshold for {label!r} must be a number from 0 to 1, got {value!r}")
+        out[label] = float(value)
+    return out
+
+
+def _engine(v: Any) -> str:
+    if _str(v) not in ("default", "detoxify"):
+        raise ValueError(f"unknown engine {v!r}; known: default, detoxify")
+    return v
+
+
+_REQUIRED = object()
+
+# table name -> {key: (checker, default)}; a default of _REQUIRED makes the key mandatory.
+TABLES: dict[str, dict[str, tuple[Check, Any]]] = {
+    "database": {"url": (_db_url, DatabaseConfig.url)},
+    "polling": {"interval": (_duration, "5m"), "jitter": (_duration, "30s"),
+                "timeout": (_duration, "20s")},
+    "smtp": {"host": (_nonempty, "localhost"), "port": (_int_range(1, 65535), 25),
+             "sender": (_email, SmtpConfig.sender), "starttls": (_bool, False),
+             "username": (_str, ""), "password_credential": (_str, ""),
+             "timeout": (_duration, "20s")},
+    "member_services": {"name": (_nonempty, "Member Services"),
+                        "emails": (_emails, list(MemberServicesConfig.emails))},
+    "meetings": {"moderngov_url": (_url, ""), "ical_urls": (_strings, []),
+                 "refresh": (_duration, "1h"), "default_duration": (_duration, "3h"),
+                 "burst_posts": (_int_range(1, 1000), 3)},
+    "alerts": {"teams_webhook_credential": (_str, ""), "notify_api_key_credential": (_str, ""),
+               "pile_on_threshold": (_int_range(1, 10000), 5),
+               "pile_on_window": (_duration, "30m"), "outbox_interval": (_duration, "15s"),
+               "retry_initial": (_duration, "30s"), "retry_max": (_duration, "1h")},
+}
+PLATFORM_KEYS: dict[str, tuple[Check, Any]] = {"base_url": (_url, None), "api_version": (_str, None)}
+TEXT_KEYS: dict[str, tuple[Check, Any]] = {"engine": (_engine, "default"),
+                                           "thresholds": (_thresholds, {})}
+GROUP_KEYS: dict[str, tuple[Check, Any]] = {"name": (_nonempty, _REQUIRED),
+                                            "leader_emails": (_emails, [])}
+MEMBER_KEYS: dict[str, tuple[Check, Any]] = {
+    "id": (_member_id, _REQUIRED), "name": (_nonempty, _REQUIRED), "email": (_email, _REQUIRED),
+    "mobile": (_mobile, ""), "group": (_str, ""), "moderngov_id": (_str, ""),
+    "attends": (_strings, []),
+}
+ACCOUNT_KEYS: dict[str, tuple[Check, Any]] = {
+    "platform": (_platform, _REQUIRED), "id": (_nonempty, _REQUIRED), "handle": (_str, ""),
+    "credential": (_str, ""), "credential_user": (_str, ""), "auto_hide": (_bool, False),
+    "interval": (_duration, None),
+}
+TOP_KEYS = {"timezone", "database", "polling", "smtp", "member_services", "platforms",
+            "detectors", "meetings", "alerts", "groups", "members"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Line locator: tomllib keeps no positions, so find each key's line from the text itself.
+
+
+class _Lines:
+    """Given TOML text, map dotted key paths (with array indices) to 1-based line numbers."""
+
+    _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+    _KEY = re.compile(r"^\s*((?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*')"
+                      r"(?:\s*\.\s*(?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*'))*)\s*=")
+
+    def __init__(self, text: str) -> None:
+        self.lines: dict[tuple[Any, ...], int] = {}
+        counts: dict[tuple[Any, ...], int] = {}
+        current: tuple[Any, ...] = ()
+        for number, line in enumerate(text.splitlines(), start=1):
+            header = self._HEADER.match(line)
+            if header:
+                parts = self._split(header.group(2))
+                # Resolve each parent name to its latest array element, as TOML does.
+                path: tuple[Any, ...] = ()
+                for part in parts[:-1]:
+                    path += (part,)
+                    if path in counts:
+                        path += (counts[path] - 1,)
+                path += (parts[-1],)
+                if header.group(1) == "[[":
+                    counts[path] = counts.get(path, 0) + 1
+                    path += (counts[path] - 1,)
+                current = path
+                self.lines.setdefault(current, number)
+                continue
+            key = self._KEY.match(line)
+            if key:
+                self.lines.setdefault(current + tuple(self._split(key.group(1))), number)
+
+    @staticmethod
+    def _split(dotted: str) -> list[str]:
+        return [p.strip().strip("\"'") for p in re.findall(r"\"[^\"]*\"|'[^']*'|[^.]+", dotted)]
+
+    def find(self, path: tuple[Any, ...]) -> int | None:
+        """Return the line of ``path``, or of its nearest enclosing key or table."""
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+
+
+class _Checker:
+    """Collects problems while typed values are built, so all are reported together."""
+
+    def __init__(self, lines: _Lines) -> None:
+        self.lines = lines
+        self.problems: list[Problem] = []
+
+    def problem(self, path: tuple[Any, ...], message: str) -> None:
+        key = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in path).replace(".[", "[")
+        self.problems.append(Problem(key=key, message=message, line=self.lines.find(path)))
+
+    def table(self, raw: Any, path: tuple[Any, ...], keys: Mapping[str, tuple[Check, Any]]
+              ) -> dict[str, Any]:
+        """Check one table against ``keys``; return {key: typed value or default}."""
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            self.problem(path, f"expected a table, got {type(raw).__name__}")
+            raw = {}
+        for name in raw:
+            if name not in keys:
+                self.problem(path + (name,), f"unknown key {name!r} "
+                             f"(known here: {', '.join(sorted(keys))})")
+        out: dict[str, Any] = {}
+        for name, (check, default) in keys.items():
+            if name not in raw:
+                if default is _REQUIRED:
+                    self.problem(path + (name,), "is required")
+                    out[name] = None
+                else:
+                    out[name] = check(default) if default is not None else None
+                continue
+            try:
+                out[name] = check(raw[name])
+            except ValueError as exc:
+                self.problem(path + (name,), str(exc))
+                out[name] = None
+        return out
+
+    def array(self, raw: Any, path: tuple[Any, ...]) -> list[Any]:
+        if raw is None:
+            return []
+        if not isinstance(raw, list):
+            self.problem(path, "expected an array of tables ([[...]])")
+            return []
+        return raw
+
+
+def parse(text: str, source: str = "<string>") -> Config:
+    """Given TOML text, return the validated Config.
+
+    Raises ConfigError listing every problem (syntax error, unknown key, bad value, missing
+    required key, duplicate member id, unknown group), each with its key and line.
+    """
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = re.search(r"line (\d+)", str(exc))
+        raise ConfigError([Problem("<syntax>", str(exc), int(line.group(1)) if line else None)],
+                          source) from exc
+    c = _Checker(_Lines(text))
+
+    for name in raw:
+        if name not in TOP_KEYS:
+            c.problem((name,), f"unknown key {name!r} (known: {', '.join(sorted(TOP_KEYS))})")
+    timezone = "Europe/London"
+    if "timezone" in raw:
+        try:
+            timezone = _timezone(raw["timezone"])
+        except ValueError as exc:
+            c.problem(("timezone",), str(exc))
+
+    sections = {name: c.table(raw.get(name), (name,), keys) for name, keys in TABLES.items()}
+
+    platforms: dict[str, PlatformConfig] = dict(DEFAULT_PLATFORMS)
+    raw_platforms = raw.get("platforms", {})
+    if not isinstance(raw_platforms, dict):
+        c.problem(("platforms",), "expected a table of platforms")
+        raw_platforms = {}
+    for pname, praw in raw_platforms.items():
+        if pname not in KNOWN_PLATFORMS:
+            c.problem(("platforms", pname),
+                      f"unknown platform {pname!r}; known: {', '.join(KNOWN_PLATFORMS)}")
+            continue
+        values = c.table(praw, ("platforms", pname), PLATFORM_KEYS)
+        base = DEFAULT_PLATFORMS[pname]
+        platforms[pname] = PlatformConfig(
+            base_url=values["base_url"] or base.base_url,
+            api_version=values["api_version"] or base.api_version,
+        )
+
+    detectors_raw = raw.get("detectors", {})
+    if not isinstance(detectors_raw, dict):
+        c.problem(("detectors",), "expected a table")
+        detectors_raw = {}
+    for dname in detectors_raw:
+        if dname != "text":
+            c.problem(("detectors", dname), f"unknown detector {dname!r} (known: text)")
+    text_values = c.table(detectors_raw.get("text"), ("detectors", "text"), TEXT_KEYS)
+
+    groups: list[GroupConfig] = []
+    for i, graw in enumerate(c.array(raw.get("groups"), ("groups",))):
+        g = c.table(graw, ("groups", i), GROUP_KEYS)
+        if g["name"]:
+            groups.append(GroupConfig(name=g["name"], leader_emails=g["leader_emails"] or ()))
+    group_names = {g.name for g in groups}
+
+    members: list[MemberConfig] = []
+    seen_members: set[str] = set()
+    seen_accounts: dict[tuple[str, str], str] = {}
+    polling = sections["polling"]
+    for i, mraw in enumerate(c.array(raw.get("members"), ("members",))):
+        path = ("members", i)
+        if isinstance(mraw, dict):
+            mraw = dict(mraw)
+            accounts_raw = mraw.pop("accounts", [])
+        else:
+            accounts_raw = []
+        m = c.table(mraw, path, MEMBER_KEYS)
+        if m["id"]:
+            if m["id"] in seen_members:
+                c.problem(path + ("id",), f"duplicate member id {m['id']!r}")
+            seen_members.add(m["id"])
+        if m["group"] and m["group"] not in group_names:
+            c.problem(path + ("group",), f"no [[groups]] entry is named {m['group']!r}")
+        accounts: list[Account] = []
+        for j, araw in enumerate(c.array(accounts_raw, path + ("accounts",))):
+            apath = path + ("accounts", j)
+            a = c.table(araw, apath, ACCOUNT_KEYS)
+            if not (a["platform"] and a["id"]):
+                continue
+            ident = (a["platform"], a["id"])
+            if ident in seen_accounts:
+                c.problem(apath + ("id",), f"{a['platform']} account {a['id']!r} is already "
+                          f"registered to member {seen_accounts[ident]!r}")
+            seen_accounts[ident] = m["id"] or "?"
+            accounts.append(Account(
+                member_id=m["id"] or "", platform=a["platform"], external_id=a["id"],
+                handle=a["handle"] or None, credential=a["credential"],
+                credential_user=a["credential_user"], auto_hide=a["auto_hide"],
+                interval_seconds=a["interval"] if a["interval"] is not None
+                else polling["interval"],
+            ))
+        if m["id"] and m["name"] and m["email"]:
+            members.append(MemberConfig(
+                id=m["id"], name=m["name"], email=m["email"], mobile=m["mobile"] or "",
+                group=m["group"] or "", moderngov_id=m["moderngov_id"] or "",
+                attends=m["attends"] or (), accounts=tuple(accounts),
+            ))
+
+    if c.problems:
+        raise ConfigError(c.problems, source)
+
+    s, ms, mt, al = sections["smtp"], sections["member_services"], sections["meetings"], \
+        sections["alerts"]
+    return Config(
+        timezone=timezone,
+        database=DatabaseConfig(url=sections["database"]["url"]),
+        polling=PollingConfig(**polling),
+        smtp=SmtpConfig(**s),
+        member_services=MemberServicesConfig(name=ms["name"], emails=ms["emails"]),
+        platforms=platforms,
+        text=TextDetectorConfig(engine=text_values["engine"],
+                                thresholds=text_values["thresholds"]),
+        meetings=MeetingsConfig(**mt),
+        alerts=AlertsConfig(**al),
+        groups=tuple(groups),
+        members=tuple(members),
+        source=source,
+    )
+
+
+def resolve_path(explicit: str | None, environ: Mapping[str, str] = os.environ) -> Path:
+    """Return the config path: ``--config``, else ``$WATCHER_CONFIG``, else the default."""
+    return Path(explicit or environ.get("WATCHER_CONFIG") or DEFAULT_PATH)
+
+
+def load(path: str | os.PathLike[str]) -> Config:
+    """Given a path, read and validate the config file.
+
+    Raises ConfigError (with the path) if it cannot be read or is invalid.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([Problem("<file>", f"cannot read {p}: {exc}")], str(p)) from exc
+    return parse(text, str(p))

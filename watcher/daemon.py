@@ -1,0 +1,201 @@
+"""The daemon: builds the parts from the config and runs them on APScheduler 3.x.
+
+Jobs: one interval job per enabled account (its own interval, with jitter; first run at once),
+and the outbox job. A poll that queues alerts wakes the outbox at once, so a threat goes out in
+seconds, not at the next outbox tick. SIGTERM/SIGINT stop it within 10 s: the scheduler stops
+taking jobs, running polls get a few seconds to finish, and since every poll is one
+transaction, a poll cut short loses nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from alerts.base import Channel
+from alerts.email import EmailChannel, SmtpSettings
+from detectors import registry as detector_registry
+from detectors.base import Detector
+from detectors.text import TextDetector
+from platforms import registry as platform_registry
+from platforms.base import Platform, PlatformSettings
+from watcher import logs, sdnotify
+from watcher.config import Config
+from watcher.credentials import Credentials
+from watcher.outbox import DeliveryReport, Outbox
+from watcher.pipeline import PollOutcome, Poller
+from watcher.store import Clock, Store, sync_config, utcnow
+
+log = logs.get(__name__)
+STOP_DEADLINE = 8.0  # seconds; systemd and the contract allow 10
+
+
+@dataclass
+class Parts:
+    """Everything the daemon runs, built once from the config."""
+
+    config: Config
+    store: Store
+    poller: Poller
+    outbox: Outbox
+
+
+def build_platforms(config: Config, credentials: Callable[[str], str]) -> dict[str, Platform]:
+    """Given the config, return one adapter per platform that some account uses."""
+    used = {a.platform for m in config.members for a in m.accounts}
+    out: dict[str, Platform] = {}
+    for name in sorted(used):
+        pc = config.platforms[name]
+        out[name] = platform_registry.create(
+            name, PlatformSettings(base_url=pc.base_url, api_version=pc.api_version,
+                                   timeout_seconds=config.polling.timeout), credentials)
+    return out
+
+
+def build_detectors(config: Config) -> list[Detector]:
+    """Given the config, return the detectors to run on every batch."""
+    return [TextDetector(detector_registry.text_classifier(config.text.engine))]
+
+
+def build_channel(config: Config, credentials: Credentials) -> Channel:
+    """Given the config, return the email channel (its password read at send time)."""
+    smtp = config.smtp
+    password = (lambda: credentials.get(smtp.password_credential)) \
+        if smtp.password_credential else None
+    return EmailChannel(SmtpSettings(host=smtp.host, port=smtp.port, sender=smtp.sender,
+                                     starttls=smtp.starttls, username=smtp.username,
+                                     timeout=smtp.timeout), password=password)
+
+
+def build(config: Config, credentials: Credentials | None = None, clock: Clock = utcnow,
+          channel: Channel | None = None) -> Parts:
+    """Given the config, migrate and sync the store and return the daemon's parts.
+
+    Raises StoreError if the database cannot be reached or migrated.
+    """
+    credentials = credentials or Credentials()
+    store = Store(config.database.url, clock=clock)
+    store.upgrade()
+    sync_config(store, config.members)
+    poller = Poller(config, store, build_platforms(config, credentials), build_detectors(config),
+                    clock=clock)
+    outbox = Outbox(store, channel or build_channel(config, credentials), config.alerts,
+                    clock=clock)
+    return Parts(config=config, store=store, poller=poller, outbox=outbox)
+
+
+def poll_once(parts: Parts) -> tuple[list[PollOutcome], DeliveryReport]:
+    """Poll every enabled account once (ignoring back-off), then deliver due alerts."""
+    outcomes = [parts.poller.poll(aid, force=True) for aid in parts.poller.enabled_accounts()]
+    return outcomes, parts.outbox.deliver_due()
+
+
+class Daemon:
+    """Runs the parts on a schedule until ``stop()`` is called (or a signal arrives)."""
+
+    def __init__(self, parts: Parts) -> None:
+        self.parts = parts
+        self.stopping = threading.Event()
+        self.scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(max_workers=4)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
+            timezone="UTC",
+        )
+
+    def _poll_job(self, account_id: int) -> None:
+        if self.stopping.is_set():
+            return
+        try:
+            outcome = self.parts.poller.poll(account_id)
+        except Exception:  # the store failed; log and let the next run try again
+            log.exception("poll.store_failed", account_id=account_id)
+            return
+        if outcome.alerts:
+            self.wake_outbox()
+
+    def _outbox_job(self) -> None:
+        if self.stopping.is_set():
+            return
+        try:
+            report = self.parts.outbox.deliver_due()
+        except Exception:
+            log.exception("outbox.store_failed")
+            return
+        if report.sent or report.failed:
+            log.info("outbox.run", sent=report.sent, failed=report.failed,
+                     pending=report.pending)
+
+    def wake_outbox(self) -> None:
+        """Run the outbox job now rather than at its next tick."""
+        try:
+            self.scheduler.modify_job("outbox", next_run_time=self.parts.store.clock())
+        except Exception:  # scheduler shutting down or job gone: the next tick will do
+            pass
+
+    def start(self) -> None:
+        """Schedule every job and start the scheduler (returns at once)."""
+        config = self.parts.config
+        now = self.parts.store.clock()
+        accounts = self.parts.poller.enabled_accounts()
+        intervals = {a.key: a.interval_seconds for m in config.members for a in m.accounts}
+        from watcher.store.models import AccountRow  # local: only the daemon needs the row
+        with self.parts.store.session() as s:
+            rows = {aid: s.get(AccountRow, aid) for aid in accounts}
+        for aid, row in rows.items():
+            assert row is not None
+            interval = intervals.get(f"{row.platform}:{row.external_id}") or \
+                config.polling.interval
+            self.scheduler.add_job(
+                self._poll_job, "interval", args=[aid], id=f"poll:{aid}",
+                seconds=interval, jitter=int(config.polling.jitter) or None,
+                next_run_time=now, name=f"poll {row.platform}:{row.external_id}")
+        self.scheduler.add_job(self._outbox_job, "interval", id="outbox",
+                               seconds=config.alerts.outbox_interval, next_run_time=now,
+                               name="outbox")
+        self.scheduler.start()
+        log.info("daemon.started", accounts=len(accounts), database=self.parts.store.safe_url,
+                 pid=os.getpid())
+
+    def stop(self) -> None:
+        """Ask the daemon to stop; ``run`` returns soon after."""
+        self.stopping.set()
+
+    def run(self) -> bool:
+        """Start, tell systemd READY, ping its watchdog, and block until ``stop()``.
+
+        Returns whether every running job finished before the stop deadline.
+        """
+        self.start()
+        sdnotify.notify("READY=1\nSTATUS=polling")
+        watchdog = sdnotify.watchdog_interval()
+        while not self.stopping.wait(timeout=watchdog or 1.0):
+            if watchdog:
+                sdnotify.notify("WATCHDOG=1")
+        return self.shutdown()
+
+    def shutdown(self) -> bool:
+        """Stop the scheduler, giving running jobs until STOP_DEADLINE to finish.
+
+        Returns False if some job was still running then (the caller should exit anyway:
+        each poll is one transaction, so cutting it short loses nothing)."""
+        sdnotify.notify("STOPPING=1")
+        started = time.monotonic()
+        done = threading.Event()
+
+        def _wait() -> None:
+            self.scheduler.shutdown(wait=True)
+            done.set()
+
+        threading.Thread(target=_wait, name="scheduler-shutdown", daemon=True).start()
+        finished = done.wait(timeout=STOP_DEADLINE)
+        log.info("daemon.stopped", clean=finished,
+                 seconds=round(time.monotonic() - started, 2))
+        if finished:
+            self.parts.store.dispose()
+        return finished

@@ -1,0 +1,227 @@
+"""``watcher demo``: the real daemon against a simulated council, with no network or config.
+
+It starts the simulated platform (a real HTTP server speaking the Graph API and X API v2) and
+a local SMTP server (aiosmtpd), writes a ready-made config for three members into a folder,
+and runs the real daemon against them, printing every alert as the mail server receives it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from email.message import EmailMessage
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from platforms.simulated import SimComment, SimMention, SimPost, SimulatedPlatform
+from watcher import config as config_mod
+from watcher.credentials import Credentials
+from watcher.daemon import Daemon, build
+from watcher.mailsink import MailSink
+from watcher.store.models import AlertRow, FindingRow, ItemRow
+
+JANE_FB = "104612345678901"
+PRIYA_FB = "104698765432109"
+TOM_X = "1589000000000000001"
+PRIYA_X = "1589000000000000002"
+
+# A scripted afternoon, compressed into seconds: support, blunt disagreement, abuse, threats.
+TIMELINE = [
+    SimPost(0, "facebook", JANE_FB, "104612345678901_9001",
+            "Proud to open the new playground on Elm Road today with residents."),
+    SimPost(0, "x", TOM_X, "1850000000000000001",
+            "Tonight at Full Council I'll be speaking against the bus cuts."),
+    SimPost(1, "facebook", PRIYA_FB, "104698765432109_7001",
+            "My surgery is this Saturday at the community centre, 10am to 12."),
+    SimComment(1, "facebook", JANE_FB, "9001_101", "104612345678901_9001",
+               "Well done, the kids have been waiting years for this!", "5501", "Sarah Jones"),
+    SimComment(2, "x", TOM_X, "1850000000000000011", "1850000000000000001",
+               "Good luck tonight Tom, the 248 bus is a lifeline for my mum.", "701", "busfan"),
+    SimComment(3, "facebook", JANE_FB, "9001_102", "104612345678901_9001",
+               "You've wasted a fortune on this while the library closes. Shameful priorities.",
+               "5502", "Mike Turner"),
+    SimComment(4, "x", TOM_X, "1850000000000000012", "1850000000000000001",
+               "Your party broke every promise it made on buses. Vote them all out.",
+               "702", "taxpayer_romford"),
+    SimComment(5, "facebook", JANE_FB, "9001_103", "104612345678901_9001",
+               "You are a useless brainless cow and a total waste of space.", "5503", "Dave R"),
+    SimComment(6, "facebook", PRIYA_FB, "7001_201", "104698765432109_7001",
+               "Thanks Priya, I'll come along about the parking problem.", "5504", "Ann Lee"),
+    SimMention(7, TOM_X, "1850000000000000013",
+               "@CllrTomOkafor you stupid muppet, nobody voted for you", "703", "angryman"),
+    SimComment(8, "facebook", JANE_FB, "9001_104", "104612345678901_9001",
+               "I know where you live. Better watch yourself on the way home.", "5505",
+               "anon 1984"),
+    SimComment(9, "facebook", PRIYA_FB, "7001_202", "104698765432109_7001",
+               "This council is a shambles and you know it.", "5506", "Gary Pike"),
+    SimComment(10, "x", TOM_X, "1850000000000000014", "1850000000000000001",
+               "@CllrTomOkafor someone should put a bullet in you", "704", "x_threat"),
+    SimMention(12, PRIYA_X, "1850000000000000015",
+               "@CllrPriyaShah immigrants like you should go back where you came from",
+               "705", "patriot_77"),
+    SimComment(14, "facebook", PRIYA_FB, "7001_203", "104698765432109_7001",
+               "Her mobile is 07700 900982, ring her and tell her what you think.", "5507",
+               "Lee Grant"),
+]
+EXPECTED = {"flagged": 6, "clean": 6}
+
+
+def demo_config(directory: Path, sim_url: str, smtp_port: int, seconds: float) -> str:
+    """Return the demo council's config (TOML) pointing at the simulators."""
+    interval = "2s" if seconds <= 120 else "10s"
+    return f"""\
+# The demo council written by `watcher demo`. Tokens come from the demo's own environment.
+timezone = "Europe/London"
+
+[database]
+url = "sqlite:///{directory / 'watcher.db'}"
+
+[polling]
+interval = "{interval}"
+jitter = "1s"
+timeout = "5s"
+
+[smtp]
+host = "127.0.0.1"
+port = {smtp_port}
+sender = "social-media-watcher@demo-council.gov.uk"
+
+[member_services]
+name = "Member Services"
+emails = ["member.services@demo-council.gov.uk"]
+
+[platforms.facebook]
+base_url = "{sim_url}"
+api_version = "v21.0"
+
+[platforms.x]
+base_url = "{sim_url}"
+
+[alerts]
+outbox_interval = "2s"
+retry_initial = "2s"
+
+[[groups]]
+name = "Residents Association"
+leader_emails = ["ra.leader@demo-council.gov.uk"]
+
+[[groups]]
+name = "Labour"
+leader_emails = ["labour.leader@demo-council.gov.uk"]
+
+[[members]]
+id = "jsmith"
+name = "Cllr Jane Smith"
+email = "jane.smith@demo-council.gov.uk"
+group = "Residents Association"
+
+[[members.accounts]]
+platform = "facebook"
+id = "{JANE_FB}"
+handle = "CllrJaneSmith"
+credential = "fb-jsmith"
+
+[[members]]
+id = "tokafor"
+name = "Cllr Tom Okafor"
+email = "tom.okafor@demo-council.gov.uk"
+group = "Labour"
+
+[[members.accounts]]
+platform = "x"
+id = "{TOM_X}"
+handle = "CllrTomOkafor"
+credential = "x-tokafor"
+
+[[members]]
+id = "pshah"
+name = "Cllr Priya Shah"
+email = "priya.shah@demo-council.gov.uk"
+group = "Labour"
+
+[[members.accounts]]
+platform = "facebook"
+id = "{PRIYA_FB}"
+handle = "CllrPriyaShah"
+credential = "fb-pshah"
+
+[[members.accounts]]
+platform = "x"
+id = "{PRIYA_X}"
+handle = "CllrPriyaShah"
+credential = "x-pshah"
+"""
+
+
+TOKENS = {JANE_FB: "demo-token-fb-jsmith", TOM_X: "demo-token-x-tokafor",
+          PRIYA_FB: "demo-token-fb-pshah", PRIYA_X: "demo-token-x-pshah"}
+CREDENTIALS = {"WATCHER_CRED_FB_JSMITH": TOKENS[JANE_FB], "WATCHER_CRED_X_TOKAFOR": TOKENS[TOM_X],
+               "WATCHER_CRED_FB_PSHAH": TOKENS[PRIYA_FB], "WATCHER_CRED_X_PSHAH": TOKENS[PRIYA_X]}
+
+
+class _Printer:
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.lock = threading.Lock()
+
+    def alert(self, message: EmailMessage, rcpt: list[str]) -> None:
+        body = message.get_body(preferencelist=("plain",))
+        text = body.get_content() if body is not None else ""
+        link = next((line.split(":", 1)[1].strip() for line in text.splitlines()
+                     if line.startswith("Link:")), "")
+        with self.lock:
+            print(f"[{time.monotonic() - self.started:5.1f}s] ALERT  {message['Subject']}")
+            print(f"         to: {', '.join(rcpt)}")
+            if link:
+                print(f"         link: {link}")
+            sys.stdout.flush()
+
+
+def run_demo(seconds: float = 30.0, directory: str | None = None) -> int:
+    """Run the demo for ``seconds``; print alerts and a summary. Returns the exit code."""
+    folder = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="watcher-demo-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    printer = _Printer(started)
+    print("Councillor Watcher demo: three members, Facebook and X (simulated), a local mail "
+          "server.")
+    print(f"Running the real daemon for {seconds:g} s; alerts appear as the mail server "
+          "receives them.\n")
+    with SimulatedPlatform(TIMELINE, tokens=TOKENS) as sim, \
+            MailSink(on_message=printer.alert, folder=folder / "mail") as sink:
+        text = demo_config(folder, sim.base_url, sink.port, seconds)
+        (folder / "watcher.toml").write_text(text, encoding="utf-8")
+        config = config_mod.parse(text, str(folder / "watcher.toml"))
+        daemon = Daemon(build(config, credentials=Credentials(environ=CREDENTIALS)))
+        daemon.start()
+        try:
+            time.sleep(max(0.0, seconds - (time.monotonic() - started)))
+        except KeyboardInterrupt:
+            print("\ninterrupted")
+        daemon.stop()
+        daemon.shutdown()
+        # Deliver anything queued in the last moments, so the summary is complete.
+        daemon.parts.outbox.deliver_due()
+        received = len(sink.messages)
+        store = daemon.parts.store
+        with store.session() as s:
+            items = s.scalar(select(func.count(ItemRow.id))) or 0
+            labels = Counter(s.scalars(select(FindingRow.label)))
+            pending = s.scalar(select(func.count(AlertRow.id))
+                               .where(AlertRow.status == "pending")) or 0
+        store.dispose()
+    print("\nSummary")
+    print(f"  items fetched and stored: {items}")
+    print(f"  findings: {json.dumps(dict(sorted(labels.items())))}")
+    print(f"  alerts delivered: {received}, still queued: {pending}")
+    print(f"  database: {folder / 'watcher.db'}")
+    print(f"  mail as received (.eml): {folder / 'mail'}")
+    print("\nWhere to look next:")
+    print(f"  watcher findings --config {folder / 'watcher.toml'} --since 1d")
+    print(f"  sqlite3 {folder / 'watcher.db'} 'select at, action, detail_json from actions'")
+    return 0

@@ -1,0 +1,300 @@
+"""One poll of one account, end to end: fetch, store, detect, plan alerts, write the outbox.
+
+Everything a poll learns is written in ONE transaction: new items, their findings, the alerts
+about them and the account's new cursor. If anything fails before the commit, nothing is
+written and the cursor does not move, so the next poll fetches the same items again: a crash or
+a bad payload loses nothing and cannot produce an alert twice.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from detectors.base import Context, Detector
+from platforms.base import Platform
+from watcher import logs
+from watcher.config import Config, MemberConfig
+from watcher.domain import Account, Finding, Item, Severity
+from watcher.errors import (
+    AuthExpired,
+    CredentialError,
+    PlatformError,
+    RateLimited,
+    WatcherError,
+)
+from watcher.policy import Flagged, PlannedAlert, plan_account_problem, plan_item_alerts
+from watcher.store import Clock, Store, clean_text, record_action, sha256_text, utcnow
+from watcher.store.models import (
+    AccountRow,
+    AlertFindingRow,
+    AlertRow,
+    FindingRow,
+    ItemRow,
+    PollStateRow,
+)
+
+log = logs.get(__name__)
+
+
+@dataclass(frozen=True)
+class PollOutcome:
+    """What one poll of one account did. ``status`` is ok, skipped, auth_problem,
+    rate_limited or failed."""
+
+    account: str
+    status: str
+    new_items: int = 0
+    findings: int = 0
+    alerts: int = 0
+    requests: int = 0
+    error: str | None = None
+
+
+def account_from_row(row: AccountRow) -> Account:
+    """Return the domain Account for a stored account row."""
+    return Account(member_id=row.member_id, platform=row.platform, external_id=row.external_id,
+                   handle=row.handle or None, credential=row.credential,
+                   credential_user=row.credential_user, auto_hide=row.auto_hide,
+                   interval_seconds=row.interval_seconds)
+
+
+def write_alert(session: Session, plan: PlannedAlert, member_id: str, account_id: int | None,
+                finding_ids: Sequence[int], sender: str, now: datetime) -> AlertRow | None:
+    """Write one planned alert to the outbox unless its dedupe key is already there.
+
+    Returns the new row, or None if an alert with that key exists (it is never sent twice).
+    """
+    if session.scalar(select(AlertRow.id).where(AlertRow.dedupe_key == plan.dedupe_key)):
+        return None
+    domain = sender.rpartition("@")[2] or "councillor-watcher.invalid"
+    row = AlertRow(
+        dedupe_key=plan.dedupe_key, kind=plan.kind, severity=plan.severity.value,
+        member_id=member_id, account_id=account_id,
+        recipients_json=json.dumps({"to": list(plan.to), "cc": list(plan.cc)}),
+        subject=plan.rendered.subject, body_text=plan.rendered.text,
+        body_html=plan.rendered.html, message_id=f"<{uuid.uuid4().hex}@{domain}>",
+        status="pending", attempts=0, next_attempt_at=now, created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    for fid in finding_ids:
+        session.add(AlertFindingRow(alert_id=row.id, finding_id=fid))
+    record_action(session, now, "alert.queued", member_id=member_id, account_id=account_id,
+                  alert_id=row.id, kind=plan.kind, severity=plan.severity.value,
+                  recipients=len(plan.to) + len(plan.cc))
+    return row
+
+
+class Poller:
+    """Polls accounts one at a time. Safe to call from several threads for different accounts."""
+
+    def __init__(self, config: Config, store: Store, platforms: Mapping[str, Platform],
+                 detectors: Sequence[Detector], clock: Clock = utcnow) -> None:
+        self.config = config
+        self.store = store
+        self.platforms = platforms
+        self.detectors = list(detectors)
+        self.clock = clock
+
+    def enabled_accounts(self) -> list[int]:
+        """Return the row ids of the accounts to poll, in a stable order."""
+        with self.store.session() as s:
+            return list(s.scalars(select(AccountRow.id).where(AccountRow.enabled.is_(True))
+                                  .order_by(AccountRow.id)))
+
+    def poll(self, account_id: int, force: bool = False) -> PollOutcome:
+        """Poll one account by its row id, unless it is backing off (``force`` ignores that).
+
+        Never raises for platform, credential or detector trouble: that is recorded on the
+        account's poll state and logged, and the outcome says so. Raises StoreError (or the
+        database's own errors) only when the store itself fails.
+        """
+        now = self.clock()
+        with self.store.session() as s:
+            row = s.get(AccountRow, account_id)
+            state = s.get(PollStateRow, account_id)
+            if row is None or state is None or not row.enabled:
+                return PollOutcome(str(account_id), "skipped", error="account not enabled")
+            account = account_from_row(row)
+            cursor = state.cursor
+            if not force and state.not_before and state.not_before > now:
+                return PollOutcome(account.key, "skipped", error="backing off until "
+                                   f"{state.not_before.isoformat()}")
+        try:
+            member = self.config.member(account.member_id)
+        except KeyError:
+            return PollOutcome(account.key, "skipped", error="member not in the config")
+        bound = log.bind(account=account.key, member=member.id)
+        platform = self.platforms[account.platform]
+        try:
+            batch = platform.fetch(account, cursor)
+        except (AuthExpired, CredentialError) as exc:
+            return self._auth_problem(account_id, account, member, exc, bound)
+        except RateLimited as exc:
+            retry_at = exc.retry_at or now + timedelta(seconds=account.interval_seconds or 300)
+            self._record_failure(account_id, now, exc, not_before=retry_at)
+            bound.warning("poll.rate_limited", retry_at=retry_at.isoformat())
+            return PollOutcome(account.key, "rate_limited", error=logs.redact_text(str(exc)))
+        except PlatformError as exc:
+            self._record_failure(account_id, now, exc)
+            bound.warning("poll.failed", error_type=type(exc).__name__,
+                          error=logs.redact_text(str(exc)))
+            return PollOutcome(account.key, "failed", error=logs.redact_text(str(exc)))
+        except Exception as exc:  # an adapter bug must not stop the other accounts
+            self._record_failure(account_id, now, exc)
+            bound.exception("poll.crashed", error_type=type(exc).__name__)
+            return PollOutcome(account.key, "failed", error=f"{type(exc).__name__}: "
+                               f"{logs.redact_text(str(exc))}")
+        try:
+            outcome = self._store_batch(account_id, account, member, batch.items, batch.cursor,
+                                        batch.requests, batch.slow_down)
+        except WatcherError as exc:  # a detector failed: nothing written, retried next poll
+            self._record_failure(account_id, now, exc)
+            bound.error("poll.detect_failed", error_type=type(exc).__name__,
+                        error=logs.redact_text(str(exc)))
+            return PollOutcome(account.key, "failed", error=str(exc))
+        bound.info("poll.done", new_items=outcome.new_items, findings=outcome.findings,
+                   alerts=outcome.alerts, requests=outcome.requests)
+        return outcome
+
+    # -- success ------------------------------------------------------------------------------
+
+    def _store_batch(self, account_id: int, account: Account, member: MemberConfig,
+                     items: Sequence[Item], cursor: str | None, requests: int,
+                     slow_down: float) -> PollOutcome:
+        now = self.clock()
+        unique: dict[str, Item] = {}
+        for item in items:  # a platform may return one item twice in a batch
+            unique.setdefault(item.external_id, item)
+        with self.store.session() as s:
+            known: set[str] = set()
+            ids = list(unique)
+            for i in range(0, len(ids), 500):
+                known.update(s.scalars(select(ItemRow.external_id).where(
+                    ItemRow.account_id == account_id, ItemRow.external_id.in_(ids[i:i + 500]))))
+            new_items = [self._clean(item) for eid, item in unique.items() if eid not in known]
+            rows: dict[str, ItemRow] = {}
+            for item in new_items:
+                raw = item.raw
+                rows[item.external_id] = ItemRow(
+                    account_id=account_id, platform=item.platform, external_id=item.external_id,
+                    kind=item.kind.value, parent_external_id=item.parent_id,
+                    author_id=item.author_id, author_name=item.author_name, is_own=item.is_own,
+                    text=item.text, created_at=item.created_at, permalink=item.permalink,
+                    media_json=json.dumps([m.__dict__ for m in item.media]),
+                    raw=raw, raw_sha256=sha256_text(raw), fetched_at=now)
+            s.add_all(rows.values())
+            s.flush()
+            findings = self._detect(new_items, account, member, now) if new_items else []
+            by_item: dict[str, list[tuple[Finding, int]]] = {}
+            for f in findings:
+                item_row = rows[f.item_id]
+                frow = FindingRow(
+                    dedupe_key=f"item:{item_row.id}:{f.label}", item_id=item_row.id,
+                    account_id=account_id, member_id=member.id, label=f.label, score=f.score,
+                    severity=f.severity.value, reasons_json=json.dumps(list(f.reasons)),
+                    detector=f.detector, detector_version=f.detector_version, created_at=now)
+                s.add(frow)
+                s.flush()
+                by_item.setdefault(f.item_id, []).append((f, frow.id))
+                record_action(s, now, "finding.created", member_id=member.id,
+                              account_id=account_id, item_id=item_row.id, finding_id=frow.id,
+                              label=f.label, score=round(f.score, 3))
+            cleaned = {item.external_id: item for item in new_items}
+            flagged = [Flagged(item=cleaned[eid], item_row_id=rows[eid].id,
+                               findings=tuple(f for f, _ in pairs))
+                       for eid, pairs in by_item.items()]
+            finding_ids = {eid: [fid for _, fid in pairs] for eid, pairs in by_item.items()}
+            alerts = 0
+            if flagged:
+                window_start = now - timedelta(seconds=self.config.alerts.pile_on_window)
+                recent = s.scalar(select(func.count(AlertRow.id)).where(
+                    AlertRow.account_id == account_id, AlertRow.kind.in_(("item", "pile_on")),
+                    AlertRow.created_at >= window_start)) or 0
+                for plan in plan_item_alerts(self.config, member, account, flagged, recent):
+                    ids_for = [fid for f in plan.flagged for fid in finding_ids[f.item.external_id]]
+                    if write_alert(s, plan, member.id, account_id, ids_for,
+                                   self.config.smtp.sender, now):
+                        alerts += 1
+            state = s.get(PollStateRow, account_id)
+            assert state is not None
+            if state.problem_open:
+                record_action(s, now, "account.recovered", member_id=member.id,
+                              account_id=account_id)
+                log.info("account.recovered", account=account.key)
+            state.cursor = cursor
+            state.last_poll_at = state.last_success_at = now
+            state.last_error, state.failures, state.problem_open = None, 0, False
+            state.requests_total = (state.requests_total or 0) + requests
+            interval = account.interval_seconds or self.config.polling.interval
+            # Near a platform limit: stretch this account's interval before we hit it.
+            state.not_before = (now + timedelta(seconds=interval * (slow_down - 1))
+                                if slow_down > 1 else None)
+        return PollOutcome(account.key, "ok", new_items=len(new_items), findings=len(findings),
+                           alerts=alerts, requests=requests)
+
+    @staticmethod
+    def _clean(item: Item) -> Item:
+        return replace(item, text=clean_text(item.text or ""), raw=clean_text(item.raw),
+                       author_name=clean_text(item.author_name) if item.author_name else None)
+
+    def _detect(self, items: Sequence[Item], account: Account, member: MemberConfig,
+                now: datetime) -> list[Finding]:
+        context = Context(member_id=member.id, member_name=member.name, account=account,
+                          now=now, thresholds=dict(self.config.text.thresholds))
+        found: list[Finding] = []
+        for detector in self.detectors:
+            found.extend(detector.detect(items, context))
+        return found
+
+    # -- failure ------------------------------------------------------------------------------
+
+    def _record_failure(self, account_id: int, now: datetime, exc: BaseException,
+                        not_before: datetime | None = None) -> None:
+        with self.store.session() as s:
+            state = s.get(PollStateRow, account_id)
+            if state is None:
+                return
+            state.last_poll_at = now
+            state.failures = (state.failures or 0) + 1
+            state.last_error = logs.redact_text(f"{type(exc).__name__}: {exc}")[:2000]
+            if not_before is not None:
+                state.not_before = not_before
+
+    def _auth_problem(self, account_id: int, account: Account, member: MemberConfig,
+                      exc: WatcherError, bound: object) -> PollOutcome:
+        """An expired token or missing credential: one account_problem alert to member
+        services when the problem starts, none on the polls after it."""
+        now = self.clock()
+        error = logs.redact_text(str(exc))
+        alerted = False
+        with self.store.session() as s:
+            state = s.get(PollStateRow, account_id)
+            assert state is not None
+            state.last_poll_at = now
+            state.failures = (state.failures or 0) + 1
+            state.last_error = f"{type(exc).__name__}: {error}"[:2000]
+            if not state.problem_open:
+                state.problem_open = True
+                plan = plan_account_problem(self.config, member, account, error, now)
+                frow = FindingRow(
+                    dedupe_key=plan.dedupe_key, item_id=None, account_id=account_id,
+                    member_id=member.id, label="account_problem", score=1.0,
+                    severity=Severity.HIGH.value, reasons_json=json.dumps([error]),
+                    detector="poller", detector_version="1", created_at=now)
+                s.add(frow)
+                s.flush()
+                alerted = write_alert(s, plan, member.id, account_id, [frow.id],
+                                      self.config.smtp.sender, now) is not None
+                record_action(s, now, "account.problem", member_id=member.id,
+                              account_id=account_id, finding_id=frow.id, error=error)
+        log.warning("poll.account_problem", account=account.key, member=member.id,
+                    error_type=type(exc).__name__, error=error, alerted=alerted)
+        return PollOutcome(account.key, "auth_problem", alerts=int(alerted), error=error)
