@@ -1,0 +1,124 @@
+"""A ``requests.Session`` that sends a vendor SDK's requests to a configured base URL.
+
+facebook-sdk builds its URLs from the module constant ``FACEBOOK_GRAPH_URL`` and tweepy from a
+host fixed inside ``Client.request``; both accept (or let us replace) their ``requests.Session``.
+Mounting a rewriting transport adapter on the SDK's own URL prefix routes the real SDK to the
+simulated server, a proxy or a test double without forking it or patching module globals.
+
+The module also installs a logging filter that scrubs access tokens from the debug lines that
+urllib3 (full URLs, with facebook-sdk's ``access_token=`` query) and tweepy (request headers,
+with ``Authorization: Bearer``) write through the standard library's logging.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
+
+_TOKEN_PATTERNS = (
+    re.compile(r"(access_token=)[^&\s'\"]+"),
+    re.compile(r"(access_token['\"]?\s*[:=]\s*['\"])[^'\"]+"),
+    re.compile(r"(Bearer\s+)[^\s'\",}]+"),
+)
+
+
+def redact(text: str, *secrets: str) -> str:
+    """Given any text and optionally the secret values in play, return it with every
+    ``access_token=...``, ``Bearer ...`` and literal secret replaced by ``***``."""
+    for pattern in _TOKEN_PATTERNS:
+        text = pattern.sub(r"\1***", text)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+class _RedactTokens(logging.Filter):
+    """Rewrites a log record's message with tokens scrubbed (never drops the record)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is not ours to fix; let logging report it
+            return True
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, ()
+        return True
+
+
+_FILTER = _RedactTokens()
+# Loggers of vendor code that writes URLs or headers at DEBUG level.
+_VENDOR_LOGGERS = ("urllib3.connectionpool", "tweepy.client", "requests_oauthlib")
+
+
+def install_log_redaction() -> None:
+    """Attach the token-scrubbing filter to the vendor loggers (idempotent)."""
+    for name in _VENDOR_LOGGERS:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
+
+
+class _RebasingAdapter(HTTPAdapter):
+    """Sends requests whose URL starts with ``original_prefix`` to ``base_url`` instead,
+    with a default timeout, counting requests and keeping the last response's headers."""
+
+    def __init__(self, base_url: str, original_prefix: str, timeout: float) -> None:
+        super().__init__(max_retries=0)  # retries are the daemon's business, not urllib3's
+        self.base_url = base_url.rstrip("/") + "/"
+        self.original_prefix = original_prefix
+        self.default_timeout = timeout
+        self.request_count = 0
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        url = request.url or ""
+        if url.startswith(self.original_prefix):
+            request.url = self.base_url + url[len(self.original_prefix):]
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.default_timeout  # tweepy never passes one
+        self.request_count += 1
+        return super().send(request, **kwargs)
+
+
+class BaseUrlSession(requests.Session):
+    """A Session whose ``original_prefix`` requests go to ``base_url``.
+
+    ``last_headers`` / ``last_status`` describe the most recent response (for usage and
+    rate-limit headers, also on error responses the SDK turned into an exception);
+    ``request_count`` is the number of requests sent through the prefix so far.
+    """
+
+    def __init__(self, base_url: str, original_prefix: str, timeout: float) -> None:
+        super().__init__()
+        self._adapter = _RebasingAdapter(base_url, original_prefix, timeout)
+        self.mount(original_prefix, self._adapter)
+        self.last_headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
+        self.last_status: int | None = None
+        self.headers_seen: list[CaseInsensitiveDict[str]] = []
+        self.hooks["response"].append(self._remember)
+
+    @property
+    def request_count(self) -> int:
+        return self._adapter.request_count
+
+    def _remember(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        self.last_headers = response.headers
+        self.last_status = response.status_code
+        self.headers_seen.append(response.headers)
+
+
+def base_url_session(base_url: str, original_prefix: str, timeout: float) -> BaseUrlSession:
+    """Given the configured base URL, the SDK's own URL prefix (e.g.
+    ``"https://graph.facebook.com/"``) and a timeout in seconds, return a Session that sends
+    the SDK's requests to ``base_url`` with that timeout unless the caller passed one.
+
+    With ``base_url == original_prefix`` (production) URLs are left as they are.
+    """
+    install_log_redaction()
+    return BaseUrlSession(base_url, original_prefix, timeout)

@@ -1,0 +1,388 @@
+"""X (Twitter) API v2 through ``tweepy.Client``.
+
+A poll reads:
+
+1. the member's mentions (``get_users_mentions``, ``since_id``): mentions, and replies that
+   name the member (X prefixes ``@member`` to direct replies);
+2. one recent search ``from:<handle> OR conversation_id:<id> OR ...`` (``since_id``): the
+   member's new posts and every reply in their recent conversations (at most
+   ``max_conversations`` posts of the last ``conversation_days``);
+3. only when (2) found new own posts: a catch-up search of those new conversations.
+
+The first poll seeds the member's posts with ``get_users_tweets`` instead of the ``from:``
+term. So an idle poll is two requests; a first poll three. Without ``Account.handle`` the
+numeric user id is used in ``from:``.
+
+The cursor is JSON: ``{"v": 1, "m": mentions since_id, "s": search since_id,
+"own": [[id, unix time], ...], "ahead": [ids already returned that are newer than s]}``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import requests
+import structlog
+import tweepy
+
+from platforms._http import BaseUrlSession, base_url_session, redact
+from platforms.base import Platform
+from watcher.domain import Account, Batch, Item, ItemKind, Media
+from watcher.errors import (
+    AuthExpired,
+    HideNotSupported,
+    PlatformError,
+    RateLimited,
+    TransientPlatformError,
+    WatcherError,
+)
+
+log = structlog.get_logger(__name__)
+
+X_PREFIX = "https://api.twitter.com/"
+_TWEET_FIELDS = ["created_at", "conversation_id", "in_reply_to_user_id", "author_id",
+                 "attachments", "referenced_tweets"]
+_EXPANSIONS = ["author_id", "attachments.media_keys"]
+_LOOKUP = {"expansions": _EXPANSIONS, "tweet_fields": _TWEET_FIELDS,
+           "user_fields": ["username", "name"], "media_fields": ["url", "type",
+                                                                 "preview_image_url"]}
+
+
+class _Page:
+    """Tweets gathered over the pages of one query, with the users and media they cite."""
+
+    def __init__(self) -> None:
+        self.tweets: list[dict[str, Any]] = []
+        self.users: dict[str, dict[str, Any]] = {}
+        self.media: dict[str, dict[str, Any]] = {}
+        self.newest_id: str | None = None
+
+
+class XPlatform(Platform):
+    """Polls X accounts and hides replies in the member's conversations."""
+
+    name = "x"
+    page_size = 100
+    max_pages = 10
+    #: own posts whose conversations are searched (query length caps this; 512 chars)
+    max_conversations = 10
+    #: recent search only reaches back seven days
+    conversation_days = 7
+    default_retry = timedelta(minutes=15)
+    _AHEAD_LIMIT = 500
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _client(self, token: str) -> tuple[tweepy.Client, BaseUrlSession]:
+        """Return a tweepy Client on a fresh rebasing session (one per call: thread-safe)."""
+        client = tweepy.Client(bearer_token=token, return_type=dict)
+        session = base_url_session(self.settings.base_url, X_PREFIX,
+                                   self.settings.timeout_seconds)
+        client.session = session
+        return client, session
+
+    @contextmanager
+    def _translated(self, token: str, session: BaseUrlSession, op: str) -> Iterator[None]:
+        """Run the body, turning any vendor error into a :mod:`watcher.errors` one."""
+        try:
+            yield
+        except WatcherError:
+            raise
+        except Exception as exc:
+            error = translate_error(exc, token, session, op, self.default_retry)
+            if token and token in (str(exc) + repr(exc.args)):
+                raise error from None  # never chain an exception that names the token
+            raise error from exc
+
+    def _paginate(self, call: Callable[..., Any], token_param: str, **kwargs: Any) -> _Page:
+        """Call a tweepy list endpoint, following ``next_token`` up to ``max_pages``."""
+        out = _Page()
+        next_token: str | None = None
+        for _ in range(self.max_pages):
+            extra = {token_param: next_token} if next_token else {}
+            response = call(max_results=self.page_size, **_LOOKUP, **kwargs, **extra)
+            if not isinstance(response, dict):
+                raise ValueError(f"expected a JSON object, got {type(response).__name__}")
+            meta = response.get("meta") or {}
+            out.newest_id = out.newest_id or meta.get("newest_id")
+            out.tweets.extend(t for t in response.get("data") or [] if isinstance(t, dict))
+            includes = response.get("includes") or {}
+            out.users.update({str(u["id"]): u for u in includes.get("users") or []})
+            out.media.update({str(m["media_key"]): m for m in includes.get("media") or []})
+            next_token = meta.get("next_token")
+            if not next_token:
+                return out
+        log.warning("x.fetch_truncated", pages=self.max_pages)
+        return out
+
+    # ------------------------------------------------------------------ fetch
+
+    def fetch(self, account: Account, cursor: str | None) -> Batch:
+        """Given an X account and its last cursor, return new mentions, replies in the
+        member's recent conversations and the member's own posts, and the next cursor.
+
+        Raises AuthExpired, RateLimited, TransientPlatformError or CredentialError.
+        """
+        token = self.secrets(account.credential)
+        state = _load_cursor(cursor)
+        uid = account.external_id
+        client, session = self._client(token)
+        now = time.time()
+        with self._translated(token, session, "fetch"):
+            pages, state = self._poll(client, account, state, now)
+            items = self._items(pages, uid, {o[0] for o in state["own"]})
+            fresh = [i for i in items if i.external_id not in state["skip"]]
+            # Ids returned now that a later query may return again (newer than a since_id) are
+            # remembered, and dropped once both since_ids have passed them.
+            sinces = [int(v) for v in (state["m"], state["s"]) if v]
+            threshold = min(sinces) if sinces else 0
+            ahead = set(state["ahead"]) | {i.external_id for i in fresh}
+            state["ahead"] = sorted((a for a in ahead if int(a) > threshold), key=int)[
+                -self._AHEAD_LIMIT:]
+        slow = _slow_down(session.headers_seen)
+        log.info("x.fetch", account=account.key, items=len(fresh),
+                 requests=session.request_count, slow_down=slow)
+        return Batch(items=tuple(fresh), cursor=_dump_cursor(state),
+                     requests=session.request_count, slow_down=slow)
+
+    def _poll(self, client: tweepy.Client, account: Account, state: dict[str, Any],
+              now: float) -> tuple[list[_Page], dict[str, Any]]:
+        """Make the poll's requests; return the pages read and the updated state (with a
+        private ``skip`` set of ids returned earlier)."""
+        uid = account.external_id
+        first = state["s"] is None and not state["own"] and state["m"] is None
+        pages: list[_Page] = []
+        skip = set(state["ahead"])
+        mentions = self._paginate(client.get_users_mentions, "pagination_token", id=uid,
+                                  since_id=state["m"])
+        pages.append(mentions)
+        own = {str(i): float(t) for i, t in state["own"]}
+        if first:
+            seeded = self._paginate(client.get_users_tweets, "pagination_token", id=uid)
+            pages.append(seeded)
+            search_since = seeded.newest_id
+            new_own = _own_posts(seeded, uid)
+        else:
+            terms = [f"from:{account.handle or uid}"] + [
+                f"conversation_id:{i}" for i in _recent(own, now, self.conversation_days,
+                                                        self.max_conversations)]
+            combined = self._paginate(client.search_recent_tweets, "next_token",
+                                      query=" OR ".join(terms), since_id=state["s"])
+            pages.append(combined)
+            search_since = combined.newest_id or state["s"]
+            new_own = {i: t for i, t in _own_posts(combined, uid).items() if i not in own}
+        recent_new = _recent(new_own, now, self.conversation_days, self.max_conversations)
+        if recent_new:
+            # Replies already posted in conversations we were not searching yet.
+            catch_up = self._paginate(client.search_recent_tweets, "next_token",
+                                      query=" OR ".join(f"conversation_id:{i}"
+                                                        for i in recent_new),
+                                      since_id=None if first else state["s"])
+            pages.append(catch_up)
+        own.update(new_own)
+        kept = sorted(own.items(), key=lambda kv: int(kv[0]))[-self.max_conversations * 3:]
+        state = {
+            "m": mentions.newest_id or state["m"],
+            "s": search_since,
+            "own": [[i, t] for i, t in kept if t >= now - self.conversation_days * 86400],
+            "ahead": sorted(skip, key=int),
+            "skip": skip,
+        }
+        return pages, state
+
+    def _items(self, pages: list[_Page], uid: str, own_ids: set[str]) -> list[Item]:
+        """Turn the tweets of all pages into Items, each id once."""
+        users: dict[str, dict[str, Any]] = {}
+        media: dict[str, dict[str, Any]] = {}
+        for page in pages:
+            users.update(page.users)
+            media.update(page.media)
+        items: dict[str, Item] = {}
+        for page in pages:
+            for tweet in page.tweets:
+                tid = str(tweet["id"])
+                if tid not in items:
+                    items[tid] = _to_item(tweet, uid, own_ids, users, media)
+        return list(items.values())
+
+    # ------------------------------------------------------------------ hide
+
+    def hide(self, account: Account, item: Item) -> None:
+        """Hide a reply in the member's own conversation with a user-context token.
+
+        Raises HideNotSupported without ``credential_user``, for the member's own posts and
+        for mentions outside their conversations; the same errors as :meth:`fetch` otherwise.
+        """
+        if item.platform != self.name:
+            raise HideNotSupported(f"not an X item: {item.platform}:{item.external_id}")
+        if not account.credential_user:
+            raise HideNotSupported(f"{account.key} has no user-context credential for hiding")
+        if item.is_own:
+            raise HideNotSupported(f"X item {item.external_id} is the member's own post")
+        if item.kind != ItemKind.REPLY:
+            raise HideNotSupported(f"X item {item.external_id} is not a reply in the member's "
+                                   f"conversation; X only hides those")
+        token = self.secrets(account.credential_user)
+        client, session = self._client(token)
+        with self._translated(token, session, "hide"):
+            response = client.hide_reply(item.external_id, user_auth=False)
+            hidden = bool(((response or {}).get("data") or {}).get("hidden"))
+        if not hidden:
+            raise PlatformError(f"X did not confirm hiding {item.external_id}")
+        log.info("x.hide", account=account.key, item=item.external_id)
+
+
+# ---------------------------------------------------------------------- errors
+
+
+def translate_error(exc: BaseException, token: str, session: BaseUrlSession | None, op: str,
+                    default_retry: timedelta = timedelta(minutes=15)) -> PlatformError:
+    """Given a vendor exception raised while talking to X, the token in use, the session
+    (for the last headers) and the operation ("fetch" or "hide"), return the
+    :mod:`watcher.errors` exception to raise. Its message never holds the token.
+    """
+    text = redact(f"x: {type(exc).__name__}: {exc}", token).replace("\n", "; ")
+    if isinstance(exc, tweepy.TooManyRequests):
+        reset = exc.reset_time
+        if reset is None and session is not None:
+            try:
+                reset = int(session.last_headers.get("x-rate-limit-reset", ""))
+            except ValueError:
+                reset = None
+        retry_at = (datetime.fromtimestamp(reset, timezone.utc) if reset
+                    else datetime.now(timezone.utc) + default_retry)
+        return RateLimited(text, retry_at=retry_at)
+    if isinstance(exc, tweepy.Unauthorized):
+        return AuthExpired(text)
+    if isinstance(exc, tweepy.Forbidden):
+        # On hide, 403 means "not your conversation"; on reads, access was withdrawn.
+        return HideNotSupported(text) if op == "hide" else AuthExpired(text)
+    if isinstance(exc, tweepy.NotFound) and op == "fetch":
+        return AuthExpired(text)  # the account is gone
+    if isinstance(exc, tweepy.TwitterServerError):
+        return TransientPlatformError(text)
+    if isinstance(exc, tweepy.HTTPException):
+        return PlatformError(text)
+    if isinstance(exc, requests.Timeout):
+        return TransientPlatformError(f"x: timed out ({type(exc).__name__})")
+    if isinstance(exc, requests.RequestException):
+        return TransientPlatformError(text)
+    if isinstance(exc, (ValueError, KeyError, TypeError, AttributeError)):
+        # tweepy calls response.json(): malformed or truncated bodies, unexpected shapes.
+        return TransientPlatformError(f"x: malformed response: {text}")
+    return PlatformError(text)
+
+
+def _slow_down(headers_seen: list[Mapping[str, str]]) -> float:
+    """Given the responses' headers, return a factor >= 1 by which to stretch the poll
+    interval as ``x-rate-limit-remaining`` falls under a quarter of the limit."""
+    fraction = 1.0
+    for headers in headers_seen:
+        try:
+            limit = int(headers.get("x-rate-limit-limit", "0"))
+            remaining = int(headers.get("x-rate-limit-remaining", "0"))
+        except ValueError:
+            continue
+        if limit > 0:
+            fraction = min(fraction, remaining / limit)
+    if fraction >= 0.25:
+        return 1.0
+    return min(10.0, 0.25 / max(fraction, 0.025))
+
+
+# ---------------------------------------------------------------------- payloads
+
+
+def _own_posts(page: _Page, uid: str) -> dict[str, float]:
+    """The member's own conversation-starting posts in a page: {id: unix time}."""
+    out: dict[str, float] = {}
+    for tweet in page.tweets:
+        tid = str(tweet.get("id"))
+        if str(tweet.get("author_id")) == uid and str(tweet.get("conversation_id", tid)) == tid:
+            try:
+                out[tid] = _parse_time(tweet.get("created_at")).timestamp()
+            except ValueError:
+                out[tid] = time.time()
+    return out
+
+
+def _recent(own: Mapping[str, float], now: float, days: int, limit: int) -> list[str]:
+    """The newest ``limit`` post ids of the last ``days`` days."""
+    fresh = [i for i, t in own.items() if t >= now - days * 86400]
+    return sorted(fresh, key=int)[-limit:]
+
+
+def _parse_time(value: Any) -> datetime:
+    """Parse X's ``2024-01-15T10:30:00.000Z``; raise ValueError otherwise."""
+    if not isinstance(value, str):
+        raise ValueError(f"bad created_at {value!r}")
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
+
+
+def _to_item(tweet: dict[str, Any], uid: str, own_ids: set[str],
+             users: Mapping[str, Mapping[str, Any]],
+             media: Mapping[str, Mapping[str, Any]]) -> Item:
+    """Given a tweet, the member's id and recent own post ids, return the Item."""
+    tid = str(tweet["id"])
+    author = str(tweet["author_id"]) if tweet.get("author_id") is not None else None
+    conversation = str(tweet.get("conversation_id") or tid)
+    replied_to = next((str(r.get("id")) for r in tweet.get("referenced_tweets") or []
+                       if isinstance(r, dict) and r.get("type") == "replied_to"), None)
+    is_own = author == uid
+    if conversation == tid and replied_to is None:
+        kind = ItemKind.POST if is_own else ItemKind.MENTION
+    elif conversation in own_ids:
+        kind = ItemKind.REPLY
+    else:
+        kind = ItemKind.MENTION
+    user = users.get(author or "", {})
+    handle = user.get("username")
+    keys = (tweet.get("attachments") or {}).get("media_keys") or []
+    found = tuple(Media(url=str(m.get("url") or m.get("preview_image_url")),
+                        kind=str(m.get("type") or "photo"))
+                  for k in keys if (m := media.get(str(k))) and (m.get("url")
+                                                                 or m.get("preview_image_url")))
+    return Item(
+        platform="x",
+        external_id=tid,
+        kind=kind,
+        text=str(tweet.get("text") or ""),
+        created_at=_parse_time(tweet.get("created_at")),
+        author_id=author,
+        author_name=str(user["name"]) if user.get("name") else handle,
+        permalink=(f"https://x.com/{handle}/status/{tid}" if handle
+                   else f"https://x.com/i/web/status/{tid}"),
+        parent_id=replied_to,
+        is_own=is_own,
+        can_hide=kind == ItemKind.REPLY and not is_own,
+        media=found,
+        raw=json.dumps(tweet, sort_keys=True, ensure_ascii=False),
+    )
+
+
+# ---------------------------------------------------------------------- cursor
+
+
+def _load_cursor(cursor: str | None) -> dict[str, Any]:
+    """Return the cursor's state; a fresh state the first time or for an unreadable one."""
+    fresh: dict[str, Any] = {"m": None, "s": None, "own": [], "ahead": []}
+    if not cursor:
+        return fresh
+    try:
+        state = json.loads(cursor)
+        return {"m": state.get("m"), "s": state.get("s"),
+                "own": [[str(i), float(t)] for i, t in state.get("own", [])],
+                "ahead": [str(a) for a in state.get("ahead", [])]}
+    except (ValueError, TypeError, AttributeError):
+        log.warning("x.bad_cursor", length=len(cursor))
+        return fresh
+
+
+def _dump_cursor(state: Mapping[str, Any]) -> str:
+    return json.dumps({"v": 1, "m": state["m"], "s": state["s"], "own": state["own"],
+                       "ahead": state["ahead"]}, sort_keys=True)
