@@ -160,6 +160,7 @@ credential = "x-pshah"
 
 TOKENS = {JANE_FB: "demo-token-fb-jsmith", TOM_X: "demo-token-x-tokafor",
           PRIYA_FB: "demo-token-fb-pshah", PRIYA_X: "demo-token-x-pshah"}
+HANDLES = {TOM_X: "CllrTomOkafor", PRIYA_X: "CllrPriyaShah"}
 CREDENTIALS = {"WATCHER_CRED_FB_JSMITH": TOKENS[JANE_FB], "WATCHER_CRED_X_TOKAFOR": TOKENS[TOM_X],
                "WATCHER_CRED_FB_PSHAH": TOKENS[PRIYA_FB], "WATCHER_CRED_X_PSHAH": TOKENS[PRIYA_X]}
 
@@ -176,7 +177,8 @@ class _Printer:
                      if line.startswith("Link:")), "")
         with self.lock:
             print(f"[{time.monotonic() - self.started:5.1f}s] ALERT  {message['Subject']}")
-            print(f"         to: {', '.join(rcpt)}")
+            print(f"         to: {message['To']}" + (f"   cc: {message['Cc']}" if message["Cc"]
+                                                     else ""))
             if link:
                 print(f"         link: {link}")
             sys.stdout.flush()
@@ -192,7 +194,7 @@ def run_demo(seconds: float = 30.0, directory: str | None = None) -> int:
           "server.")
     print(f"Running the real daemon for {seconds:g} s; alerts appear as the mail server "
           "receives them.\n")
-    with SimulatedPlatform(TIMELINE, tokens=TOKENS) as sim, \
+    with SimulatedPlatform(TIMELINE, tokens=TOKENS, handles=HANDLES) as sim, \
             MailSink(on_message=printer.alert, folder=folder / "mail") as sink:
         text = demo_config(folder, sim.base_url, sink.port, seconds)
         (folder / "watcher.toml").write_text(text, encoding="utf-8")
