@@ -209,7 +209,11 @@ def cmd_findings(args: argparse.Namespace) -> int:
     from watcher.store.models import AccountRow, FindingRow, ItemRow
 
     config = _load(args)
-    since = config_mod.parse_duration(args.since)
+    try:
+        since = config_mod.parse_duration(args.since)
+    except ValueError as exc:
+        print(f"watcher findings: --since: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     store = Store(config.database.url)
     cutoff = store.clock() - timedelta(seconds=since)
     query = (select(FindingRow, ItemRow, AccountRow)

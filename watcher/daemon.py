@@ -143,18 +143,12 @@ class Daemon:
         config = self.parts.config
         now = self.parts.store.clock()
         accounts = self.parts.poller.enabled_accounts()
-        intervals = {a.key: a.interval_seconds for m in config.members for a in m.accounts}
-        from watcher.store.models import AccountRow  # local: only the daemon needs the row
-        with self.parts.store.session() as s:
-            rows = {aid: s.get(AccountRow, aid) for aid in accounts}
-        for aid, row in rows.items():
-            assert row is not None
-            interval = intervals.get(f"{row.platform}:{row.external_id}") or \
-                config.polling.interval
+        for aid, account in accounts.items():
             self.scheduler.add_job(
                 self._poll_job, "interval", args=[aid], id=f"poll:{aid}",
-                seconds=interval, jitter=int(config.polling.jitter) or None,
-                next_run_time=now, name=f"poll {row.platform}:{row.external_id}")
+                seconds=account.interval_seconds or config.polling.interval,
+                jitter=int(config.polling.jitter) or None, next_run_time=now,
+                name=f"poll {account.key}")
         self.scheduler.add_job(self._outbox_job, "interval", id="outbox",
                                seconds=config.alerts.outbox_interval, next_run_time=now,
                                name="outbox")

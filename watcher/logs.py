@@ -70,6 +70,25 @@ def _redact_rendered(_logger: Any, _method: str, rendered: Any) -> Any:
     return redact_text(rendered) if isinstance(rendered, str) else rendered
 
 
+class _StdStream:
+    """Writes to whatever ``sys.stdout`` or ``sys.stderr`` is at the time of each write, so
+    that replacing them (pytest's capture, a test runner) never leaves logging on a closed
+    file."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def write(self, text: str) -> int:
+        return getattr(sys, self.name).write(text)
+
+    def flush(self) -> None:
+        getattr(sys, self.name).flush()
+
+    def isatty(self) -> bool:
+        stream = getattr(sys, self.name)
+        return bool(getattr(stream, "isatty", lambda: False)())
+
+
 def configure(level: str = "INFO", json: bool | None = None, stream: Any = None) -> None:
     """Configure structlog and stdlib logging once per process.
 
@@ -78,7 +97,10 @@ def configure(level: str = "INFO", json: bool | None = None, stream: Any = None)
     different arguments, which reconfigures.
     """
     global _configured
-    stream = stream or sys.stdout
+    if stream is None or stream is sys.stdout:
+        stream = _StdStream("stdout")
+    elif stream is sys.stderr:
+        stream = _StdStream("stderr")
     if json is None:
         json = not stream.isatty()
     renderer: Any = (structlog.processors.JSONRenderer(sort_keys=False) if json

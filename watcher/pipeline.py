@@ -103,11 +103,12 @@ class Poller:
         self.detectors = list(detectors)
         self.clock = clock
 
-    def enabled_accounts(self) -> list[int]:
-        """Return the row ids of the accounts to poll, in a stable order."""
+    def enabled_accounts(self) -> dict[int, Account]:
+        """Return the accounts to poll by row id, in a stable order."""
         with self.store.session() as s:
-            return list(s.scalars(select(AccountRow.id).where(AccountRow.enabled.is_(True))
-                                  .order_by(AccountRow.id)))
+            rows = s.scalars(select(AccountRow).where(AccountRow.enabled.is_(True))
+                             .order_by(AccountRow.id))
+            return {row.id: account_from_row(row) for row in rows}
 
     def poll(self, account_id: int, force: bool = False) -> PollOutcome:
         """Poll one account by its row id, unless it is backing off (``force`` ignores that).
@@ -136,7 +137,7 @@ class Poller:
         try:
             batch = platform.fetch(account, cursor)
         except (AuthExpired, CredentialError) as exc:
-            return self._auth_problem(account_id, account, member, exc, bound)
+            return self._auth_problem(account_id, account, member, exc)
         except RateLimited as exc:
             retry_at = exc.retry_at or now + timedelta(seconds=account.interval_seconds or 300)
             self._record_failure(account_id, now, exc, not_before=retry_at)
@@ -269,7 +270,7 @@ class Poller:
                 state.not_before = not_before
 
     def _auth_problem(self, account_id: int, account: Account, member: MemberConfig,
-                      exc: WatcherError, bound: object) -> PollOutcome:
+                      exc: WatcherError) -> PollOutcome:
         """An expired token or missing credential: one account_problem alert to member
         services when the problem starts, none on the polls after it."""
         now = self.clock()

@@ -183,3 +183,45 @@ def test_poll_once_and_check_and_bad_config(db_url: str, tmp_path: Path,
     assert result.returncode == 2
     assert "polling.jitter" in result.stderr and "polling.colour" in result.stderr
     assert "line " in result.stderr
+
+
+def test_sigterm_stops_within_ten_seconds_even_with_a_poll_hanging(
+        council: tuple[SimulatedPlatform, MailSink, Path], tmp_path: Path) -> None:
+    sim, sink, config = council
+    sim.faults.timeout_delay = 30  # the server holds the request far past the client timeout
+    sim.faults.inject("timeout", times=1000)
+    log = tmp_path / "daemon.log"
+    daemon = start_daemon(config, log)
+    try:
+        wait_for(lambda: len(sim.requests_log) >= 1, 20, "a poll to be in flight")
+        time.sleep(0.5)
+        started = time.monotonic()
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(10)
+        assert time.monotonic() - started < 10
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    assert daemon.returncode == 0
+    # Off a terminal every log line is one JSON object with an event name.
+    lines = [line for line in log.read_text().splitlines() if line.strip()]
+    import json
+
+    events = [json.loads(line)["event"] for line in lines]
+    assert "daemon.started" in events and "daemon.signal" in events
+
+
+def test_demo_alerts_abuse_and_threats_only() -> None:
+    result = subprocess.run([sys.executable, "-m", "watcher.cli", "demo", "--seconds", "20"],
+                            capture_output=True, text=True, timeout=90)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    alerts = [line for line in out.splitlines() if " ALERT " in line]
+    assert len(alerts) == 6, out
+    assert sum("URGENT: Threat" in a for a in alerts) == 2
+    assert "alerts delivered: 6, still queued: 0" in out
+    # Support and blunt political disagreement are never alerted.
+    for civil in ("9001_101", "9001_102", "7001_201", "7001_202", "1850000000000000011",
+                  "1850000000000000012"):
+        assert civil not in out
+    assert "watcher findings --config" in out

@@ -1,0 +1,69 @@
+"""The command line in process: classify, findings, db upgrade, exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from platforms.simulated import SimComment, SimPost, SimulatedPlatform
+from watcher.cli import main
+from watcher.mailsink import MailSink
+
+from tests.conftest import MEMBERS, config_text
+
+
+def test_classify_keeps_input_order_and_reports_bad_lines(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]
+                                                          ) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        '{"id": "a", "text": "Thanks for fixing the streetlight."}\n'
+        '{"id": "b", "text": "I know where you live.", "member": "Cllr Jane Smith"}\n'
+        'this is not json\n'
+        '\n'
+        '{"id": "d", "text": "You are a useless idiot."}\n'
+        '{"id": "e"}\n')
+    out = tmp_path / "out.jsonl"
+    code = main(["classify", "--input", str(source), "--output", str(out)])
+    assert code == 1  # two bad lines
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r.get("id") for r in rows] == ["a", "b", None, "d", None]
+    assert rows[0]["labels"] == [] and "threat" in rows[1]["labels"]
+    assert "offensive" in rows[3]["labels"]
+    assert set(rows[0]["scores"]) >= {"offensive", "threat", "defamation", "personal_data"}
+    assert rows[1]["reasons"] and all(isinstance(r, str) for r in rows[1]["reasons"])
+    assert "line 3: not JSON" in rows[2]["error"] and "line 6" in rows[4]["error"]
+    assert "line 3" in capsys.readouterr().err
+
+
+def test_findings_and_db_upgrade(db_url: str, tmp_path: Path,
+                                 capsys: pytest.CaptureFixture[str],
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    timeline = [SimPost(0, "facebook", "111", "111_1", "Roadworks update."),
+                SimComment(0, "facebook", "111", "1_b", "111_1", "You are a useless idiot.",
+                           "52", "Bob")]
+    with SimulatedPlatform(timeline) as sim, MailSink() as sink:
+        path = tmp_path / "watcher.toml"
+        path.write_text(config_text(db_url, smtp_port=sink.port, sim_url=sim.base_url,
+                                    members=MEMBERS))
+        assert main(["db", "upgrade", "--config", str(path)]) == 0
+        monkeypatch.setenv("WATCHER_CRED_FB_JSMITH", "tok-fb")
+        monkeypatch.setenv("WATCHER_CRED_X_TOK", "tok-x")
+        assert main(["poll", "--once", "--config", str(path)]) == 0
+        capsys.readouterr()
+        assert main(["findings", "--config", str(path), "--format", "jsonl"]) == 0
+        (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert row["label"] == "offensive" and row["member"] == "jsmith"
+        assert row["link"].endswith("comment_id=1_b")
+        assert main(["findings", "--config", str(path), "--member", "tok"]) == 0
+        assert "0 finding(s)" in capsys.readouterr().out
+        assert main(["findings", "--config", str(path), "--format", "csv"]) == 0
+        assert capsys.readouterr().out.startswith("id,created_at,member")
+        assert main(["findings", "--config", str(path), "--since", "soon"]) == 2
+
+
+def test_missing_config_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--config", str(tmp_path / "nope.toml")]) == 2
+    assert "cannot read" in capsys.readouterr().err
