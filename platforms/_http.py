@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
+
+from watcher.errors import WatcherError
 
 _TOKEN_PATTERNS = (
     re.compile(r"(access_token=)[^&\s'\"]+"),
@@ -122,3 +126,21 @@ def base_url_session(base_url: str, original_prefix: str, timeout: float) -> Bas
     """
     install_log_redaction()
     return BaseUrlSession(base_url, original_prefix, timeout)
+
+
+@contextmanager
+def translating(token: str, translate: Callable[[Exception], WatcherError]) -> Iterator[None]:
+    """Run the body; turn any vendor exception into ours with ``translate``.
+
+    Errors of our own tree pass through. An exception whose text names the token is not
+    chained (``from None``), so no traceback can show the token.
+    """
+    try:
+        yield
+    except WatcherError:
+        raise
+    except Exception as exc:
+        error = translate(exc)
+        if token and token in (str(exc) + repr(exc.args)):
+            raise error from None
+        raise error from exc

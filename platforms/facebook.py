@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -26,7 +26,7 @@ import facebook
 import requests
 import structlog
 
-from platforms._http import BaseUrlSession, base_url_session, redact
+from platforms._http import BaseUrlSession, base_url_session, redact, translating
 from platforms.base import Platform
 from watcher.domain import Account, Batch, Item, ItemKind, Media
 from watcher.errors import (
@@ -35,7 +35,6 @@ from watcher.errors import (
     PlatformError,
     RateLimited,
     TransientPlatformError,
-    WatcherError,
 )
 
 log = structlog.get_logger(__name__)
@@ -73,18 +72,11 @@ class FacebookPlatform(Platform):
         graph.version = self.settings.api_version or DEFAULT_VERSION
         return graph, session
 
-    @contextmanager
-    def _translated(self, token: str, session: BaseUrlSession, op: str) -> Iterator[None]:
+    def _translated(self, token: str, session: BaseUrlSession, op: str
+                    ) -> AbstractContextManager[None]:
         """Run the body, turning any vendor error into a :mod:`watcher.errors` one."""
-        try:
-            yield
-        except WatcherError:
-            raise
-        except Exception as exc:
-            error = translate_error(exc, token, session, op, self.default_retry)
-            if token and token in (str(exc) + repr(exc.args)):
-                raise error from None  # never chain an exception that names the token
-            raise error from exc
+        return translating(token, lambda exc: translate_error(exc, token, session, op,
+                                                              self.default_retry))
 
     # ------------------------------------------------------------------ fetch
 

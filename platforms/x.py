@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -30,7 +30,7 @@ import requests
 import structlog
 import tweepy
 
-from platforms._http import BaseUrlSession, base_url_session, redact
+from platforms._http import BaseUrlSession, base_url_session, redact, translating
 from platforms.base import Platform
 from watcher.domain import Account, Batch, Item, ItemKind, Media
 from watcher.errors import (
@@ -39,7 +39,6 @@ from watcher.errors import (
     PlatformError,
     RateLimited,
     TransientPlatformError,
-    WatcherError,
 )
 
 log = structlog.get_logger(__name__)
@@ -86,18 +85,11 @@ class XPlatform(Platform):
         client.session = session
         return client, session
 
-    @contextmanager
-    def _translated(self, token: str, session: BaseUrlSession, op: str) -> Iterator[None]:
+    def _translated(self, token: str, session: BaseUrlSession, op: str
+                    ) -> AbstractContextManager[None]:
         """Run the body, turning any vendor error into a :mod:`watcher.errors` one."""
-        try:
-            yield
-        except WatcherError:
-            raise
-        except Exception as exc:
-            error = translate_error(exc, token, session, op, self.default_retry)
-            if token and token in (str(exc) + repr(exc.args)):
-                raise error from None  # never chain an exception that names the token
-            raise error from exc
+        return translating(token, lambda exc: translate_error(exc, token, session, op,
+                                                              self.default_retry))
 
     def _paginate(self, call: Callable[..., Any], token_param: str, **kwargs: Any) -> _Page:
         """Call a tweepy list endpoint, following ``next_token`` up to ``max_pages``."""

@@ -15,7 +15,8 @@ from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Any, TextIO
 
-from watcher import __version__, config as config_mod, logs
+from watcher import __version__, logs
+from watcher import config as config_mod
 from watcher.errors import ConfigError, CredentialError, WatcherError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2

@@ -29,7 +29,7 @@ from watcher import logs, sdnotify
 from watcher.config import Config
 from watcher.credentials import Credentials
 from watcher.outbox import DeliveryReport, Outbox
-from watcher.pipeline import PollOutcome, Poller
+from watcher.pipeline import Poller, PollOutcome
 from watcher.store import Clock, Store, sync_config, utcnow
 
 log = logs.get(__name__)

@@ -17,9 +17,8 @@ from pathlib import Path
 import pytest
 
 from platforms.simulated import SimComment, SimMention, SimPost, SimulatedPlatform
-from watcher.mailsink import MailSink
-
 from tests.conftest import MEMBERS, config_text
+from watcher.mailsink import MailSink
 
 pytestmark = pytest.mark.e2e
 

@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 
 from platforms.simulated import SimComment, SimPost, SimulatedPlatform
+from tests.conftest import MEMBERS, config_text
 from watcher.cli import main
 from watcher.mailsink import MailSink
-
-from tests.conftest import MEMBERS, config_text
 
 
 def test_classify_keeps_input_order_and_reports_bad_lines(tmp_path: Path,

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from alerts.email import EmailChannel, SmtpSettings
+from tests.conftest import MEMBERS, config_text
 from watcher import config
 from watcher.domain import Finding, Item, ItemKind, Severity
 from watcher.mailsink import MailSink, free_port
@@ -17,8 +18,6 @@ from watcher.pipeline import write_alert
 from watcher.policy import Flagged, plan_item_alerts
 from watcher.store import Store, sync_config
 from watcher.store.models import ActionRow, AlertRow
-
-from tests.conftest import MEMBERS, config_text
 
 
 class Clock:

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from detectors.base import Context
 from platforms.simulated import SimComment, SimPost, SimulatedPlatform
+from tests.conftest import MEMBERS, config_text
 from watcher import config
 from watcher.credentials import Credentials
 from watcher.daemon import Parts, build, poll_once
@@ -20,8 +21,6 @@ from watcher.errors import DetectorError
 from watcher.mailsink import MailSink
 from watcher.store import sha256_text
 from watcher.store.models import AlertRow, FindingRow, ItemRow, PollStateRow
-
-from tests.conftest import MEMBERS, config_text
 
 FB, X = "111", "222"
 TOKENS = {FB: "pipeline-fb-token", X: "pipeline-x-token"}

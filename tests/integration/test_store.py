@@ -9,11 +9,10 @@ import pytest
 from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import DBAPIError
 
+from tests.conftest import MEMBERS, config_text
 from watcher import config
 from watcher.store import Store, clean_text, record_action, sha256_text, sync_config
 from watcher.store.models import AccountRow, ActionRow, ItemRow, MemberRow, PollStateRow
-
-from tests.conftest import MEMBERS, config_text
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 

@@ -1,17 +1,15 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-24
 
 The first schema: members, accounts, poll state, items with raw payloads, findings, the
 alerts outbox and the append-only actions log (guarded by triggers on SQLite and PostgreSQL).
 """
 
-from alembic import op
 import sqlalchemy as sa
-
-
+from alembic import op
 
 revision = '0001'
 down_revision = None
