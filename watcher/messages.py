@@ -76,8 +76,10 @@ def _where(account: Account) -> str:
 
 
 def render_item_alert(config: Config, member: MemberConfig, account: Account, item: Item,
-                      findings: Sequence[Finding]) -> Rendered:
-    """Given one flagged item and its findings, return the alert's subject, text and HTML."""
+                      findings: Sequence[Finding], hide_outcome: str | None = None
+                      ) -> Rendered:
+    """Given one flagged item, its findings and what auto-hide did (None: not tried,
+    "hidden", or why not), return the alert's subject, text and HTML."""
     labels = [f.label for f in findings]
     urgent = any(f.severity is Severity.URGENT for f in findings)
     names = " and ".join(LABEL_NAMES.get(lab, lab) for lab in labels)
@@ -89,6 +91,12 @@ def render_item_alert(config: Config, member: MemberConfig, account: Account, it
     author = item.author_name or item.author_id or "unknown (the platform did not say)"
     reasons = [_shorten(r, 200) for f in findings for r in f.reasons]
     steps = _what_to_do(labels, config.member_services.name)
+    if hide_outcome == "hidden":
+        steps.insert(0, "Councillor Watcher has already hidden it (hidden, not deleted: it stays "
+                        "as evidence). Unhide it if you think it was flagged wrongly.")
+    elif hide_outcome:
+        steps.insert(0, f"Councillor Watcher could not hide it ({hide_outcome}): hide it "
+                        "yourself.")
     text_lines = [
         subject, "",
         f"Member:   {member.name}",
@@ -125,15 +133,19 @@ def render_item_alert(config: Config, member: MemberConfig, account: Account, it
 
 
 def render_pile_on(config: Config, member: MemberConfig, account: Account,
-                   items: Sequence[tuple[Item, Sequence[Finding]]]) -> Rendered:
-    """Given many flagged items on one account, return one summary alert."""
+                   items: Sequence[tuple[Item, Sequence[Finding], str | None]]) -> Rendered:
+    """Given many flagged items on one account (each with its findings and auto-hide
+    outcome), return one summary alert."""
     platform = PLATFORM_NAMES.get(account.platform, account.platform)
     subject = f"Pile-on: {len(items)} flagged comments on {member.name}'s {platform}"
     counts: dict[str, int] = {}
-    for _, findings in items:
+    for _, findings, _ in items:
         for f in findings:
             counts[f.label] = counts.get(f.label, 0) + 1
     summary = ", ".join(f"{n} {LABEL_NAMES.get(lab, lab)}" for lab, n in sorted(counts.items()))
+    hidden = sum(outcome == "hidden" for _, _, outcome in items)
+    if hidden:
+        summary += f"; {hidden} already hidden automatically"
     steps = [
         "Consider turning comments off or limiting who can comment on the post for a while.",
         *_what_to_do(sorted(counts), config.member_services.name),
@@ -142,8 +154,9 @@ def render_pile_on(config: Config, member: MemberConfig, account: Account,
              f"Flagged: {summary}", "", "What to do:",
              *[f"  {i}. {s}" for i, s in enumerate(steps, 1)], "", "The comments:"]
     rows = []
-    for item, findings in items:
-        labels = ", ".join(f.label for f in findings)
+    for item, findings, outcome in items:
+        labels = ", ".join(f.label for f in findings) + (" (hidden)" if outcome == "hidden"
+                                                          else "")
         lines += [f"  - [{labels}] {item.author_name or '?'}: \"{_quote(item.text)[:200]}\"",
                   f"    {item.permalink or ''}"]
         rows.append(f'<li><a href="{html.escape(item.permalink or "")}">'

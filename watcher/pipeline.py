@@ -25,6 +25,7 @@ from watcher.domain import Account, Finding, Item, Severity
 from watcher.errors import (
     AuthExpired,
     CredentialError,
+    HideNotSupported,
     PlatformError,
     RateLimited,
     WatcherError,
@@ -41,6 +42,11 @@ from watcher.store.models import (
 )
 
 log = logs.get(__name__)
+
+#: Labels whose items are hidden automatically on accounts with ``auto_hide = true``
+#: (CONTRACT §1: "hide (never delete) comments flagged as threat/offensive").
+HIDE_LABELS = frozenset({"threat", "offensive"})
+HIDDEN = "hidden"
 
 
 @dataclass(frozen=True)
@@ -175,14 +181,23 @@ class Poller:
         for item in items:  # a platform may return one item twice in a batch
             unique.setdefault(item.external_id, item)
         with self.store.session() as s:
-            known: set[str] = set()
-            ids = list(unique)
-            for i in range(0, len(ids), 500):
-                known.update(s.scalars(select(ItemRow.external_id).where(
-                    ItemRow.account_id == account_id, ItemRow.external_id.in_(ids[i:i + 500]))))
-            new_items = [self._clean(item) for eid, item in unique.items() if eid not in known]
+            known = self._known(s, account_id, list(unique))
+        new_items = [self._clean(item) for eid, item in unique.items() if eid not in known]
+        # Detection and hiding happen before the write transaction: the model is CPU work and
+        # hiding is a network call, and neither should hold the database's write lock.
+        findings = self._detect(new_items, account, member, now) if new_items else []
+        by_item: dict[str, list[Finding]] = {}
+        for f in findings:
+            by_item.setdefault(f.item_id, []).append(f)
+        cleaned = {item.external_id: item for item in new_items}
+        hides = self._auto_hide(account, [cleaned[eid] for eid in by_item], by_item)
+        with self.store.session() as s:
+            # Another daemon may have stored some of them meanwhile: never store one twice.
+            raced = self._known(s, account_id, list(cleaned))
             rows: dict[str, ItemRow] = {}
             for item in new_items:
+                if item.external_id in raced:
+                    continue
                 raw = item.raw
                 rows[item.external_id] = ItemRow(
                     account_id=account_id, platform=item.platform, external_id=item.external_id,
@@ -193,26 +208,34 @@ class Poller:
                     raw=raw, raw_sha256=sha256_text(raw), fetched_at=now)
             s.add_all(rows.values())
             s.flush()
-            findings = self._detect(new_items, account, member, now) if new_items else []
-            by_item: dict[str, list[tuple[Finding, int]]] = {}
-            for f in findings:
-                item_row = rows[f.item_id]
-                frow = FindingRow(
-                    dedupe_key=f"item:{item_row.id}:{f.label}", item_id=item_row.id,
-                    account_id=account_id, member_id=member.id, label=f.label, score=f.score,
-                    severity=f.severity.value, reasons_json=json.dumps(list(f.reasons)),
-                    detector=f.detector, detector_version=f.detector_version, created_at=now)
-                s.add(frow)
-                s.flush()
-                by_item.setdefault(f.item_id, []).append((f, frow.id))
-                record_action(s, now, "finding.created", member_id=member.id,
-                              account_id=account_id, item_id=item_row.id, finding_id=frow.id,
-                              label=f.label, score=round(f.score, 3))
-            cleaned = {item.external_id: item for item in new_items}
+            finding_ids: dict[str, list[int]] = {}
+            stored_findings = 0
+            for eid, item_findings in by_item.items():
+                item_row = rows.get(eid)
+                if item_row is None:
+                    continue
+                for f in item_findings:
+                    frow = FindingRow(
+                        dedupe_key=f"item:{item_row.id}:{f.label}", item_id=item_row.id,
+                        account_id=account_id, member_id=member.id, label=f.label,
+                        score=f.score, severity=f.severity.value,
+                        reasons_json=json.dumps(list(f.reasons)), detector=f.detector,
+                        detector_version=f.detector_version, created_at=now)
+                    s.add(frow)
+                    s.flush()
+                    stored_findings += 1
+                    finding_ids.setdefault(eid, []).append(frow.id)
+                    record_action(s, now, "finding.created", member_id=member.id,
+                                  account_id=account_id, item_id=item_row.id,
+                                  finding_id=frow.id, label=f.label, score=round(f.score, 3))
+                if eid in hides:
+                    record_action(s, now, "item.hidden" if hides[eid] == HIDDEN
+                                  else "item.hide_failed", member_id=member.id,
+                                  account_id=account_id, item_id=item_row.id,
+                                  outcome=hides[eid])
             flagged = [Flagged(item=cleaned[eid], item_row_id=rows[eid].id,
-                               findings=tuple(f for f, _ in pairs))
-                       for eid, pairs in by_item.items()]
-            finding_ids = {eid: [fid for _, fid in pairs] for eid, pairs in by_item.items()}
+                               findings=tuple(by_item[eid]), hide_outcome=hides.get(eid))
+                       for eid in finding_ids]
             alerts = 0
             if flagged:
                 window_start = now - timedelta(seconds=self.config.alerts.pile_on_window)
@@ -220,7 +243,8 @@ class Poller:
                     AlertRow.account_id == account_id, AlertRow.kind.in_(("item", "pile_on")),
                     AlertRow.created_at >= window_start)) or 0
                 for plan in plan_item_alerts(self.config, member, account, flagged, recent):
-                    ids_for = [fid for f in plan.flagged for fid in finding_ids[f.item.external_id]]
+                    ids_for = [fid for f in plan.flagged
+                               for fid in finding_ids[f.item.external_id]]
                     if write_alert(s, plan, member.id, account_id, ids_for,
                                    self.config.smtp.sender, now):
                         alerts += 1
@@ -238,8 +262,46 @@ class Poller:
             # Near a platform limit: stretch this account's interval before we hit it.
             state.not_before = (now + timedelta(seconds=interval * (slow_down - 1))
                                 if slow_down > 1 else None)
-        return PollOutcome(account.key, "ok", new_items=len(new_items), findings=len(findings),
+        return PollOutcome(account.key, "ok", new_items=len(rows), findings=stored_findings,
                            alerts=alerts, requests=requests)
+
+    @staticmethod
+    def _known(session: Session, account_id: int, external_ids: Sequence[str]) -> set[str]:
+        """Return which of ``external_ids`` the account already has stored."""
+        known: set[str] = set()
+        for i in range(0, len(external_ids), 500):
+            known.update(session.scalars(select(ItemRow.external_id).where(
+                ItemRow.account_id == account_id,
+                ItemRow.external_id.in_(external_ids[i:i + 500]))))
+        return known
+
+    def _auto_hide(self, account: Account, items: Sequence[Item],
+                   findings: Mapping[str, Sequence[Finding]]) -> dict[str, str]:
+        """Hide (never delete) third-party items flagged with a label in HIDE_LABELS, when the
+        account has ``auto_hide = true``. Returns {external id: HIDDEN or why not}.
+
+        Never raises: a hide that fails is reported in the alert and the actions log, and the
+        member is told to hide it by hand.
+        """
+        if not account.auto_hide:
+            return {}
+        platform = self.platforms[account.platform]
+        outcomes: dict[str, str] = {}
+        for item in items:
+            labels = {f.label for f in findings.get(item.external_id, ())}
+            if not labels & HIDE_LABELS or item.is_own or item.is_hidden:
+                continue
+            try:
+                platform.hide(account, item)
+            except HideNotSupported as exc:
+                outcomes[item.external_id] = f"not possible: {logs.redact_text(str(exc))}"
+            except (PlatformError, CredentialError) as exc:
+                outcomes[item.external_id] = f"failed: {logs.redact_text(str(exc))}"
+            else:
+                outcomes[item.external_id] = HIDDEN
+            log.info("item.auto_hide", account=account.key, item=item.external_id,
+                     outcome=outcomes[item.external_id])
+        return outcomes
 
     @staticmethod
     def _clean(item: Item) -> Item:

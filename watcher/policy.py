@@ -29,6 +29,8 @@ class Flagged:
     item: Item
     item_row_id: int
     findings: tuple[Finding, ...]
+    #: None: auto-hide not tried; "hidden"; or why it could not be hidden
+    hide_outcome: str | None = None
 
     @property
     def severity(self) -> Severity:
@@ -76,22 +78,23 @@ def plan_item_alerts(config: Config, member: MemberConfig, account: Account,
         plans.append(PlannedAlert(
             dedupe_key=f"item:{f.item_row_id}", kind="item", severity=Severity.URGENT,
             to=to, cc=(), rendered=render_item_alert(config, member, account, f.item,
-                                                     f.findings), flagged=(f,)))
+                                                     f.findings, f.hide_outcome), flagged=(f,)))
     threshold = config.alerts.pile_on_threshold
     if others and recent_alerts + len(others) > threshold and len(others) > 1:
         first = min(f.item_row_id for f in others)
         plans.append(PlannedAlert(
             dedupe_key=f"pileon:{account.key}:{first}", kind="pile_on",
             severity=Severity.HIGH, to=(member.email,), cc=_dedupe(services, [member.email]),
-            rendered=render_pile_on(config, member, account, [(f.item, f.findings)
-                                                              for f in others]),
+            rendered=render_pile_on(config, member, account,
+                                    [(f.item, f.findings, f.hide_outcome) for f in others]),
             flagged=tuple(others)))
     else:
         for f in others:
             plans.append(PlannedAlert(
                 dedupe_key=f"item:{f.item_row_id}", kind="item", severity=f.severity,
                 to=(member.email,), cc=_dedupe(services, [member.email]),
-                rendered=render_item_alert(config, member, account, f.item, f.findings),
+                rendered=render_item_alert(config, member, account, f.item, f.findings,
+                                           f.hide_outcome),
                 flagged=(f,)))
     return plans
 

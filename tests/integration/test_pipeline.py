@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from detectors.base import Context
-from platforms.simulated import SimComment, SimPost, SimulatedPlatform
+from platforms.simulated import SimComment, SimMention, SimPost, SimulatedPlatform
 from tests.conftest import MEMBERS, config_text
 from watcher import config
 from watcher.credentials import Credentials
@@ -20,7 +21,7 @@ from watcher.domain import Finding, Item
 from watcher.errors import DetectorError
 from watcher.mailsink import MailSink
 from watcher.store import sha256_text
-from watcher.store.models import AlertRow, FindingRow, ItemRow, PollStateRow
+from watcher.store.models import ActionRow, AlertRow, FindingRow, ItemRow, PollStateRow
 
 FB, X = "111", "222"
 TOKENS = {FB: "pipeline-fb-token", X: "pipeline-x-token"}
@@ -200,4 +201,70 @@ def test_pile_on_is_one_summary_alert(db_url: str, sink: MailSink) -> None:
         with parts.store.session() as s:
             alert = s.scalars(select(AlertRow)).one()
             assert alert.kind == "pile_on"
+        parts.store.dispose()
+
+
+AUTO_HIDE_MEMBERS = MEMBERS.replace('credential = "fb-jsmith"',
+                                    'credential = "fb-jsmith"\nauto_hide = true').replace(
+    'credential = "x-tok"', 'credential = "x-tok"\ncredential_user = "x-tok-user"\n'
+                            'auto_hide = true')
+
+
+def test_auto_hide_hides_flagged_third_party_items_and_says_so(db_url: str,
+                                                               sink: MailSink) -> None:
+    timeline = [*BASE,
+                SimComment(0, "facebook", FB, "1_d", "111_1",
+                           "Cllr Fraser pocketed the community grant money.", "55", "Di"),
+                SimMention(0, X, "9005", "@CllrTom you stupid muppet", "64", "troll")]
+    creds = Credentials({"WATCHER_CRED_FB_JSMITH": TOKENS[FB], "WATCHER_CRED_X_TOK": TOKENS[X],
+                         "WATCHER_CRED_X_TOK_USER": TOKENS[X]})
+    with SimulatedPlatform(timeline, tokens=TOKENS, handles={X: "CllrTom"}) as sim:
+        cfg = config.parse(config_text(db_url, smtp_port=sink.port, sim_url=sim.base_url,
+                                       members=AUTO_HIDE_MEMBERS))
+        parts = build(cfg, credentials=creds)
+        outcomes, report = poll_once(parts)
+        assert [o.status for o in outcomes] == ["ok", "ok"]
+        # Offensive and threatening third-party items are hidden; defamation is left for the
+        # member to judge; civil comments and own posts are never touched.
+        assert sim.hidden == {"1_b", "9002"}
+        bodies = {m["Subject"]: m.get_body(preferencelist=("plain",)).get_content()
+                  for m, _ in sink.messages}
+        hidden_notes = [b for b in bodies.values() if "has already hidden it" in b]
+        assert len(hidden_notes) == 2
+        # A mention outside the member's conversation cannot be hidden on X: the alert says so.
+        assert sum("could not hide it" in b for b in bodies.values()) == 1
+        with parts.store.session() as s:
+            actions = [a.action for a in s.scalars(select(ActionRow))]
+        assert actions.count("item.hidden") == 2 and actions.count("item.hide_failed") == 1
+        parts.store.dispose()
+
+
+def test_accounts_without_auto_hide_hide_nothing(db_url: str, sink: MailSink) -> None:
+    with SimulatedPlatform(BASE, tokens=TOKENS, handles={X: "CllrTom"}) as sim:
+        parts = make(db_url, sim, sink)
+        poll_once(parts)
+        assert sim.hidden == set() and len(sink.messages) == 2
+        parts.store.dispose()
+
+
+def test_polling_resumes_when_the_credential_file_changes(db_url: str, sink: MailSink,
+                                                          tmp_path: Path) -> None:
+    (tmp_path / "fb-jsmith").write_text("an-old-revoked-token\n")
+    (tmp_path / "x-tok").write_text(TOKENS[X])
+    creds = Credentials({"CREDENTIALS_DIRECTORY": str(tmp_path)})
+    with SimulatedPlatform(BASE, tokens=TOKENS, handles={X: "CllrTom"}) as sim:
+        cfg = config.parse(config_text(db_url, smtp_port=sink.port, sim_url=sim.base_url,
+                                       members=MEMBERS))
+        parts = build(cfg, credentials=creds)
+        for _ in range(2):
+            outcomes, _ = poll_once(parts)
+            assert {o.account: o.status for o in outcomes}["facebook:111"] == "auth_problem"
+        assert sum("Account problem" in m["Subject"] for m, _ in sink.messages) == 1
+        (tmp_path / "fb-jsmith").write_text(TOKENS[FB] + "\n")  # member services fix it
+        outcomes, _ = poll_once(parts)
+        assert {o.account: o.status for o in outcomes}["facebook:111"] == "ok"
+        with parts.store.session() as s:
+            assert "account.recovered" in [a.action for a in s.scalars(select(ActionRow))]
+        assert any("1_b" in m.get_body(preferencelist=("plain",)).get_content()
+                   for m, _ in sink.messages)
         parts.store.dispose()
