@@ -4,6 +4,8 @@ facebook-sdk builds its URLs from the module constant ``FACEBOOK_GRAPH_URL`` and
 host fixed inside ``Client.request``; both accept (or let us replace) their ``requests.Session``.
 Mounting a rewriting transport adapter on the SDK's own URL prefix routes the real SDK to the
 simulated server, a proxy or a test double without forking it or patching module globals.
+(:func:`rebase` is the same rewrite for code that swaps the URL itself, as ``platforms.x``'s
+client subclass does.) Every session counts the HTTP requests it sends: ``Batch.requests``.
 
 The module also installs a logging filter that scrubs access tokens from the debug lines that
 urllib3 (full URLs, with facebook-sdk's ``access_token=`` query) and tweepy (request headers,
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -70,51 +72,74 @@ def install_log_redaction() -> None:
 
 
 class _RebasingAdapter(HTTPAdapter):
-    """Sends requests whose URL starts with ``original_prefix`` to ``base_url`` instead,
-    with a default timeout, counting requests and keeping the last response's headers."""
+    """Sends requests whose URL starts with ``original_prefix`` to ``base_url`` instead."""
 
-    def __init__(self, base_url: str, original_prefix: str, timeout: float) -> None:
+    def __init__(self, base_url: str, original_prefix: str) -> None:
         super().__init__(max_retries=0)  # retries are the daemon's business, not urllib3's
         self.base_url = base_url.rstrip("/") + "/"
         self.original_prefix = original_prefix
-        self.default_timeout = timeout
-        self.request_count = 0
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         url = request.url or ""
         if url.startswith(self.original_prefix):
             request.url = self.base_url + url[len(self.original_prefix):]
+        return super().send(request, **kwargs)
+
+
+class CountingSession(requests.Session):
+    """A Session that counts every HTTP request it sends, applies a default timeout, never
+    retries, and remembers the responses' status and headers.
+
+    ``request_count`` counts requests sent, answered or not (a refused connection or a
+    timeout counts too: the benchmark compares it with the server's log); ``last_headers``
+    / ``last_status`` describe the latest response (usage and rate-limit headers, also of
+    error responses an SDK turned into an exception); ``headers_seen`` holds every
+    response's headers in order.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self.default_timeout = timeout
+        self.request_count = 0
+        self.last_headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
+        self.last_status: int | None = None
+        self.headers_seen: list[Mapping[str, str]] = []
+        for prefix in ("http://", "https://"):
+            self.mount(prefix, HTTPAdapter(max_retries=0))
+        self.hooks["response"].append(self._remember)
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.default_timeout  # tweepy never passes one
         self.request_count += 1
         return super().send(request, **kwargs)
 
-
-class BaseUrlSession(requests.Session):
-    """A Session whose ``original_prefix`` requests go to ``base_url``.
-
-    ``last_headers`` / ``last_status`` describe the most recent response (for usage and
-    rate-limit headers, also on error responses the SDK turned into an exception);
-    ``request_count`` is the number of requests sent through the prefix so far.
-    """
-
-    def __init__(self, base_url: str, original_prefix: str, timeout: float) -> None:
-        super().__init__()
-        self._adapter = _RebasingAdapter(base_url, original_prefix, timeout)
-        self.mount(original_prefix, self._adapter)
-        self.last_headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
-        self.last_status: int | None = None
-        self.headers_seen: list[CaseInsensitiveDict[str]] = []
-        self.hooks["response"].append(self._remember)
-
-    @property
-    def request_count(self) -> int:
-        return self._adapter.request_count
-
     def _remember(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         self.last_headers = response.headers
         self.last_status = response.status_code
         self.headers_seen.append(response.headers)
+
+    def note_response(self, status: int, headers: Mapping[str, str]) -> None:
+        """Record a logical response that arrived inside another one (a Graph batch
+        operation), so usage headers and error translation see it as the latest."""
+        self.last_headers = CaseInsensitiveDict(headers)
+        self.last_status = status
+        self.headers_seen.append(self.last_headers)
+
+
+class BaseUrlSession(CountingSession):
+    """A :class:`CountingSession` whose ``original_prefix`` requests go to ``base_url``."""
+
+    def __init__(self, base_url: str, original_prefix: str, timeout: float) -> None:
+        super().__init__(timeout)
+        self.mount(original_prefix, _RebasingAdapter(base_url, original_prefix))
+
+
+def counting_session(timeout: float) -> CountingSession:
+    """Given a timeout in seconds, return a :class:`CountingSession` (token redaction in
+    vendor logs installed)."""
+    install_log_redaction()
+    return CountingSession(timeout)
 
 
 def base_url_session(base_url: str, original_prefix: str, timeout: float) -> BaseUrlSession:
@@ -128,19 +153,37 @@ def base_url_session(base_url: str, original_prefix: str, timeout: float) -> Bas
     return BaseUrlSession(base_url, original_prefix, timeout)
 
 
+def rebase(url: str, base_url: str, original_prefix: str) -> str:
+    """Given a URL, return it with ``original_prefix`` replaced by ``base_url`` (unchanged
+    if it does not start with the prefix)."""
+    if url.startswith(original_prefix):
+        return base_url.rstrip("/") + "/" + url[len(original_prefix):]
+    return url
+
+
 @contextmanager
-def translating(token: str, translate: Callable[[Exception], WatcherError]) -> Iterator[None]:
+def translating(token: str, translate: Callable[[Exception], WatcherError],
+                session: CountingSession | None = None) -> Iterator[None]:
     """Run the body; turn any vendor exception into ours with ``translate``.
 
     Errors of our own tree pass through. An exception whose text names the token is not
-    chained (``from None``), so no traceback can show the token.
+    chained (``from None``), so no traceback can show the token. With ``session``, the
+    error raised carries ``requests``: the HTTP requests the session had sent by then.
     """
     try:
         yield
-    except WatcherError:
+    except WatcherError as exc:
+        _count_onto(exc, session)
         raise
     except Exception as exc:
         error = translate(exc)
+        _count_onto(error, session)
         if token and token in (str(exc) + repr(exc.args)):
             raise error from None
         raise error from exc
+
+
+def _count_onto(error: WatcherError, session: CountingSession | None) -> None:
+    # Failed polls cost requests too; whoever keeps count can read them off the error.
+    if session is not None:
+        error.requests = session.request_count  # type: ignore[attr-defined]

@@ -2,11 +2,27 @@
 
 One poll reads the page feed of the last ``lookback`` (three days) with every comment and
 reply expanded in the same request (``comments.filter(stream).order(reverse_chronological)``),
-follows ``after`` cursors, and keeps what is newer than the cursor's watermark. An idle poll
-of a page with up to 25 recent posts is one request.
+follows ``after`` cursors, and keeps what is newer than the cursor's watermark. Posts whose
+new comments do not fit in the expanded first page get their next pages in one Graph batch
+request per round (at most 50 operations each), not one request per post. An idle poll of a
+page with up to 25 recent posts is one request.
 
-The cursor is JSON: ``{"v": 1, "wm": unix seconds, "edge": [ids created at wm]}``. Graph times
-have one-second resolution, so ids already seen in the watermark's second are remembered.
+The platform's answers are not trusted to be tidy: items repeated within or across pages,
+pages out of order, empty pages that still link onwards, missing ``from`` or ``message`` and
+unknown fields are all absorbed; each poll returns an item once.
+
+Edits: every poll re-reads the posts of the look-back window and the newest comment page of
+each, so a changed text is noticed there and the item is returned again (same id, new text).
+Comments on older pages are not re-read; their edits go unnoticed.
+
+The cursor is JSON: ``{"v": 2, "wm": unix seconds, "edge": [ids created at wm], "seen":
+{id: digest of text}}``. Graph times have one-second resolution, so ids already seen in the
+watermark's second are remembered; ``seen`` holds the digests of what the next poll reads
+again (the posts and each one's first comment page; at most ``edit_memory``). Version 1
+cursors (no ``seen``) are still read.
+
+``Batch.requests`` is the number of HTTP requests sent (a batch request is one); a failed
+fetch's error carries the same count as ``requests``.
 
 facebook-sdk 3.1 validates versions only up to 3.1 and puts the token in the query string;
 we construct it with "3.1" and then set ``graph.version``, route it through
@@ -15,19 +31,29 @@ we construct it with "3.1" and then set ``graph.version``, route it through
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import urlencode
 
 import facebook
 import requests
 import structlog
 
-from platforms._http import BaseUrlSession, base_url_session, redact, translating
-from platforms.base import Platform
+from platforms._http import (
+    BaseUrlSession,
+    CountingSession,
+    base_url_session,
+    redact,
+    translating,
+)
+from platforms.base import Platform, PlatformSettings, SecretLookup
 from watcher.domain import Account, Batch, Item, ItemKind, Media
 from watcher.errors import (
     AuthExpired,
@@ -48,6 +74,15 @@ _RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, 80001, 80002, 80003, 80004, 80005
 _AUTH_CODES = frozenset({102, 190, 10, 200})
 
 
+@dataclass(frozen=True)
+class _Cursor:
+    """What the last poll left: the watermark, ids created in its second, text digests."""
+
+    watermark: float = float("-inf")
+    edge: frozenset[str] = frozenset()
+    seen: Mapping[str, str] = field(default_factory=dict)
+
+
 class FacebookPlatform(Platform):
     """Polls Facebook Pages and hides comments through the Graph API."""
 
@@ -56,10 +91,20 @@ class FacebookPlatform(Platform):
     lookback = timedelta(days=3)
     page_size = 25
     comment_page_size = 100
-    #: feed pages (and comment pages per post) followed at most per poll
+    #: feed pages (and rounds of comment pages) followed at most per poll
     max_pages = 20
+    #: operations per Graph batch request (Graph's own limit)
+    batch_limit = 50
+    #: items whose text digest the cursor keeps, to notice edits
+    edit_memory = 1000
     #: when a rate-limit answer says nothing about when to come back
     default_retry = timedelta(minutes=10)
+
+    def __init__(self, settings: PlatformSettings, secrets: SecretLookup, *,
+                 clock: Callable[[], float] | None = None) -> None:
+        super().__init__(settings, secrets)
+        #: wall time in seconds; where the look-back window ends (tests move it)
+        self.clock: Callable[[], float] = clock or time.time
 
     # ------------------------------------------------------------------ plumbing
 
@@ -74,35 +119,38 @@ class FacebookPlatform(Platform):
 
     def _translated(self, token: str, session: BaseUrlSession, op: str
                     ) -> AbstractContextManager[None]:
-        """Run the body, turning any vendor error into a :mod:`watcher.errors` one."""
+        """Run the body, turning any vendor error into a :mod:`watcher.errors` one that
+        carries the request count."""
         return translating(token, lambda exc: translate_error(exc, token, session, op,
-                                                              self.default_retry))
+                                                              self.default_retry), session)
 
     # ------------------------------------------------------------------ fetch
 
     def fetch(self, account: Account, cursor: str | None) -> Batch:
         """Given a page account and its last cursor, return the new posts, comments and
-        replies of the last ``lookback`` days and the next cursor.
+        replies of the last ``lookback`` days, those seen before whose text changed, and
+        the next cursor.
 
         Raises AuthExpired, RateLimited, TransientPlatformError or CredentialError.
         """
         token = self.secrets(account.credential)
-        watermark, edge = _load_cursor(cursor)
+        state = _load_cursor(cursor)
         graph, session = self._graph(token)
-        since = int(time.time() - self.lookback.total_seconds())
+        since = int(self.clock() - self.lookback.total_seconds())
         with self._translated(token, session, "fetch"):
-            posts = self._read_feed(graph, account.external_id, since, watermark)
-            objects = [(post, None) for post in posts]
-            for post in posts:
-                objects.extend((c, post) for c in post.pop("_comments"))
-            items = [_to_item(obj, post, account.external_id) for obj, post in objects]
-        new = [i for i in items if _is_new(i, watermark, edge)]
-        next_cursor = _next_cursor(items, watermark, edge)
+            posts = self._read_feed(graph, account.external_id, since)
+            self._read_comment_pages(graph, session, posts, state)
+            items = _to_items(posts, account.external_id)
+        new = [i for i in items if _is_new(i, state)]
+        edited = [i for i in items if not _is_new(i, state) and _was_edited(i, state)]
+        # Only what the next poll reads again can show an edit: posts and first pages.
+        again = {str(p.get("id")) for p in posts} | {i for p in posts for i in p["_first"]}
+        next_cursor = _next_cursor(items, state, again, self.edit_memory)
         slow = _slow_down(session.headers_seen)
-        log.info("facebook.fetch", account=account.key, items=len(new), seen=len(items),
-                 requests=session.request_count, slow_down=slow)
-        return Batch(items=tuple(new), cursor=next_cursor, requests=session.request_count,
-                     slow_down=slow)
+        log.info("facebook.fetch", account=account.key, items=len(new), edited=len(edited),
+                 seen=len(items), requests=session.request_count, slow_down=slow)
+        return Batch(items=tuple(new + edited), cursor=next_cursor,
+                     requests=session.request_count, slow_down=slow)
 
     def _post_fields(self) -> str:
         return ("id,message,created_time,from{id,name},permalink_url,is_hidden,status_type,"
@@ -110,45 +158,82 @@ class FacebookPlatform(Platform):
                 f"comments.filter(stream).order(reverse_chronological)"
                 f".limit({self.comment_page_size}){{{_COMMENT_FIELDS}}}")
 
-    def _read_feed(self, graph: facebook.GraphAPI, page_id: str, since: int,
-                   watermark: float) -> list[dict[str, Any]]:
-        """Return the feed's posts since ``since``, each with its comments (newer than the
-        watermark at least) under the private key ``_comments``."""
-        posts: list[dict[str, Any]] = []
+    def _read_feed(self, graph: facebook.GraphAPI, page_id: str, since: int
+                   ) -> list[dict[str, Any]]:
+        """Return the feed's posts since ``since``, each once, with the first page of its
+        comments under the private key ``_comments`` (their ids under ``_first``) and that
+        page's ``after`` cursor (if Graph says there are more) under ``_after``."""
+        posts: dict[str, dict[str, Any]] = {}
         args: dict[str, Any] = {"fields": self._post_fields(), "since": since,
                                 "limit": self.page_size}
         for _ in range(self.max_pages):
             page = graph.get_connections(page_id, "feed", **args)
             for post in _data(page):
                 edge = post.pop("comments", None) or {}
-                post["_comments"] = list(_data(edge)) + self._more_comments(
-                    graph, post, edge, watermark)
-                posts.append(post)
+                post["_comments"] = _data(edge)
+                post["_first"] = {str(c.get("id")) for c in post["_comments"]}
+                post["_after"] = _next_after(edge)
+                posts.setdefault(str(post.get("id")), post)  # a repeated post: keep the first
             after = _next_after(page)
             if after is None:
-                return posts
+                return list(posts.values())
             args["after"] = after
         log.warning("facebook.fetch_truncated", page=page_id, pages=self.max_pages)
-        return posts
+        return list(posts.values())
 
-    def _more_comments(self, graph: facebook.GraphAPI, post: Mapping[str, Any],
-                       edge: Mapping[str, Any], watermark: float) -> list[dict[str, Any]]:
-        """Follow a post's comment pages (newest first) until they reach the watermark."""
-        more: list[dict[str, Any]] = []
-        comments = list(_data(edge))
-        after = _next_after(edge)
+    def _read_comment_pages(self, graph: facebook.GraphAPI, session: CountingSession,
+                            posts: list[dict[str, Any]], state: _Cursor) -> None:
+        """Follow the comment pages (newest first) of every post whose comments may reach
+        further back than the watermark, appending them to its ``_comments``. Each round
+        fetches the next page of all such posts in one batch request."""
+        pending = [(post, after) for post in posts
+                   if (after := post.pop("_after", None)) and post.get("id")
+                   and _wants_more(post["_comments"], state)]
         for _ in range(self.max_pages):
-            if after is None or not comments:
-                break
-            if _timestamp(comments[-1].get("created_time")) < watermark:
-                break  # the rest is older than what we already have
-            page = graph.get_connections(str(post["id"]), "comments", fields=_COMMENT_FIELDS,
-                                         filter="stream", order="reverse_chronological",
-                                         limit=self.comment_page_size, after=after)
-            comments = list(_data(page))
-            more.extend(comments)
-            after = _next_after(page)
-        return more
+            if not pending:
+                return
+            urls = [self._comments_url(graph, str(post["id"]), after) for post, after in pending]
+            pages = self._batch_get(graph, session, urls)
+            following = []
+            for (post, _), page in zip(pending, pages):
+                comments = _data(page)
+                post["_comments"].extend(comments)
+                after = _next_after(page)
+                if after and _wants_more(comments, state):
+                    following.append((post, after))
+            pending = following
+        if pending:
+            log.warning("facebook.comments_truncated", posts=len(pending), rounds=self.max_pages)
+
+    def _comments_url(self, graph: facebook.GraphAPI, post_id: str, after: str) -> str:
+        """The relative URL of a post's next comment page."""
+        query = urlencode({"fields": _COMMENT_FIELDS, "filter": "stream",
+                           "order": "reverse_chronological", "limit": self.comment_page_size,
+                           "after": after})
+        return f"{graph.version}/{post_id}/comments?{query}"
+
+    def _batch_get(self, graph: facebook.GraphAPI, session: CountingSession,
+                   relative_urls: list[str]) -> list[Any]:
+        """Given relative GET URLs, return their parsed bodies in order, fetched in batch
+        requests of at most ``batch_limit`` operations.
+
+        Raises facebook.GraphAPIError for an operation that failed (with the session's
+        latest status and headers set to that operation's, for translation),
+        TransientPlatformError for one that timed out, ValueError for a malformed answer.
+        """
+        bodies: list[Any] = []
+        for start in range(0, len(relative_urls), self.batch_limit):
+            chunk = relative_urls[start : start + self.batch_limit]
+            ops = [{"method": "GET", "relative_url": url} for url in chunk]
+            answers = graph.request("", post_args={"batch": json.dumps(ops),
+                                                   "include_headers": "true"})
+            if not isinstance(answers, list) or len(answers) != len(ops):
+                raise ValueError(f"batch of {len(ops)} answered with "
+                                 f"{type(answers).__name__} of another length")
+            bodies.extend(_batch_body(session, answer) for answer in answers)
+        log.debug("facebook.batch", operations=len(relative_urls),
+                  requests=-(-len(relative_urls) // self.batch_limit))
+        return bodies
 
     # ------------------------------------------------------------------ hide
 
@@ -254,6 +339,74 @@ def _slow_down(headers_seen: list[Mapping[str, str]]) -> float:
 # ---------------------------------------------------------------------- payloads
 
 
+def _objects(posts: list[dict[str, Any]]
+             ) -> Iterator[tuple[dict[str, Any], dict[str, Any] | None]]:
+    """Every post (with None) and every comment (with its post) read."""
+    for post in posts:
+        yield post, None
+        for comment in post["_comments"]:
+            yield comment, post
+
+
+def _to_items(posts: list[dict[str, Any]], page_id: str) -> list[Item]:
+    """Every post and comment read, as Items, each id once (the first copy wins). An object
+    that cannot be read (no id, no time) is logged and skipped: it must not fail this and
+    every later poll of the page."""
+    out: dict[str, Item] = {}
+    for obj, post in _objects(posts):
+        try:
+            item = _to_item(obj, post, page_id)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("facebook.item_skipped", item=str(obj.get("id"))[:60],
+                        error=type(exc).__name__)
+            continue
+        out.setdefault(item.external_id, item)
+    return list(out.values())
+
+
+def _wants_more(comments: list[dict[str, Any]], state: _Cursor) -> bool:
+    """Whether the page after these (newest-first) comments may still hold new ones: this
+    page is empty (Graph sends empty pages that link onwards), or none of it is older than
+    the watermark and, if it reaches the watermark's very second, it still brought news.
+    The oldest is looked for, not the last: pages may come out of order."""
+    stamps: list[tuple[float, str]] = []
+    for comment in comments:
+        try:
+            stamps.append((_timestamp(comment.get("created_time")), str(comment.get("id"))))
+        except ValueError:
+            continue  # unreadable: skipped later, no guide to where we are
+    if not stamps:
+        return True
+    oldest = min(t for t, _ in stamps)
+    if oldest != state.watermark:
+        return oldest > state.watermark
+    return any(t > state.watermark or i not in state.edge for t, i in stamps)
+
+
+def _batch_body(session: CountingSession, answer: Any) -> Any:
+    """Given one answer of a Graph batch (``{"code", "headers": [{"name", "value"}],
+    "body": JSON text}`` or null), return its parsed body.
+
+    Records the answer's status and headers on the session (usage, and error translation);
+    raises facebook.GraphAPIError if it failed, TransientPlatformError if it timed out
+    (null), ValueError if it is malformed.
+    """
+    if answer is None:
+        raise TransientPlatformError("facebook: a batch operation timed out")
+    if not isinstance(answer, dict):
+        raise ValueError(f"batch answer is {type(answer).__name__}, not an object")
+    headers = {str(h["name"]): str(h.get("value", "")) for h in answer.get("headers") or []
+               if isinstance(h, dict) and "name" in h}
+    code = int(answer.get("code") or 0)
+    session.note_response(code, headers)
+    body = json.loads(answer.get("body") or "null")
+    if code != 200 or (isinstance(body, dict) and "error" in body):
+        raise facebook.GraphAPIError(body if isinstance(body, dict) else
+                                     {"error": {"message": f"batch operation failed, http "
+                                                           f"{code}"}})
+    return body
+
+
 def _data(page: Any) -> list[dict[str, Any]]:
     """The ``data`` list of a Graph list response; raise ValueError if it is not one."""
     if not isinstance(page, dict):
@@ -339,34 +492,56 @@ def _to_item(obj: dict[str, Any], post: dict[str, Any] | None, page_id: str) -> 
 # ---------------------------------------------------------------------- cursor
 
 
-def _load_cursor(cursor: str | None) -> tuple[float, frozenset[str]]:
-    """Return (watermark, ids seen at the watermark's second); (-inf, {}) the first time or
-    for a cursor we cannot read (logged: the store's dedupe absorbs the re-read)."""
+def _load_cursor(cursor: str | None) -> _Cursor:
+    """Return the cursor's state; an empty one the first time, or for a cursor we cannot
+    read (logged: the store's dedupe absorbs the re-read)."""
     if not cursor:
-        return float("-inf"), frozenset()
+        return _Cursor()
     try:
         state = json.loads(cursor)
-        return float(state["wm"]), frozenset(str(i) for i in state.get("edge", []))
-    except (ValueError, KeyError, TypeError):
+        seen = state.get("seen") or {}
+        return _Cursor(watermark=float(state["wm"]),
+                       edge=frozenset(str(i) for i in state.get("edge", [])),
+                       seen={str(k): str(v) for k, v in seen.items()})
+    except (ValueError, KeyError, TypeError, AttributeError):
         log.warning("facebook.bad_cursor", length=len(cursor))
-        return float("-inf"), frozenset()
+        return _Cursor()
 
 
-def _is_new(item: Item, watermark: float, edge: frozenset[str]) -> bool:
+def _digest(item: Item) -> str:
+    """A short fingerprint of an item's text (eight characters; collisions only cost a
+    missed edit)."""
+    raw = hashlib.blake2b(item.text.encode("utf-8", "surrogatepass"), digest_size=6).digest()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _is_new(item: Item, state: _Cursor) -> bool:
     created = item.created_at.timestamp()
-    return created > watermark or (created == watermark and item.external_id not in edge)
+    return created > state.watermark or (created == state.watermark
+                                         and item.external_id not in state.edge)
 
 
-def _next_cursor(items: list[Item], watermark: float, edge: frozenset[str]) -> str | None:
-    """Advance the watermark to the newest creation time seen."""
-    if not items:
-        if watermark == float("-inf"):
-            return None
-        return json.dumps({"v": 1, "wm": watermark, "edge": sorted(edge)})
-    newest = max(i.created_at.timestamp() for i in items)
-    if newest < watermark:
-        return json.dumps({"v": 1, "wm": watermark, "edge": sorted(edge)})
-    at_edge = {i.external_id for i in items if i.created_at.timestamp() == newest}
-    if newest == watermark:
-        at_edge |= edge
-    return json.dumps({"v": 1, "wm": newest, "edge": sorted(at_edge)})
+def _was_edited(item: Item, state: _Cursor) -> bool:
+    """Whether an item returned before now reads differently (unknown items: no)."""
+    before = state.seen.get(item.external_id)
+    return before is not None and before != _digest(item)
+
+
+def _next_cursor(items: list[Item], state: _Cursor, again: set[str], memory: int
+                 ) -> str | None:
+    """Advance the watermark to the newest creation time seen; remember the text digests
+    of the items the next poll reads ``again`` (the newest ``memory`` of them)."""
+    watermark, edge = state.watermark, set(state.edge)
+    if items:
+        newest = max(i.created_at.timestamp() for i in items)
+        if newest > watermark:
+            watermark, edge = newest, set()
+        if newest == watermark:
+            edge |= {i.external_id for i in items if i.created_at.timestamp() == newest}
+    if watermark == float("-inf"):
+        return None
+    recent = sorted((i for i in items if i.external_id in again), key=lambda i: i.created_at,
+                    reverse=True)[:memory]
+    seen = {i.external_id: _digest(i) for i in recent}
+    return json.dumps({"v": 2, "wm": watermark, "edge": sorted(edge), "seen": seen},
+                      sort_keys=True)

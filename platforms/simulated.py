@@ -14,21 +14,34 @@ tweepy's ``cassettes/``, X's documentation):
 * X: ``{"data": [...], "includes": {"users": [...]}, "meta": {"newest_id", "oldest_id",
   "result_count", "next_token"}}``; errors are problem JSON; ``x-rate-limit-*`` headers.
 
+``SimEdit`` changes an item's text from its ``at`` on and ``SimDelete`` removes it (on
+Facebook with its comments and replies). Graph batch requests (``POST /`` with
+``batch=[{"method", "relative_url"}, ...]``, at most 50) answer a JSON list of ``{"code",
+"headers": [{"name", "value"}], "body": JSON text}``, ``null`` for an operation that timed
+out; each operation is a request of its own for faults. Besides error faults, data faults
+(``DATA_FAULTS``) serve valid but untidy pages: items twice, shuffled, overlapping pages,
+empty pages with a next link. ``requests_log`` has one entry per HTTP request (a batch is
+one), without tokens.
+
 On X, ids must be numeric strings (they are snowflakes there, and ``since_id`` compares them
 as numbers). A ``SimPost`` on X with an author other than the account owner is a tweet
 addressed to the member, served like a mention. A ``SimComment`` on X is a reply in the
 conversation of ``post_id``; it appears in the member's mentions timeline too when it replies
-to the member's post directly or its text holds ``@handle`` (as X auto-prefixes replies).
+to the member's post directly or its text holds ``@handle`` (as X auto-prefixes replies);
+with ``author_id`` None it is served without an author (X's analogue of a comment with no
+``from``).
 """
 
 from __future__ import annotations
 
 import base64
+import bisect
 import json
+import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -40,7 +53,16 @@ import structlog
 log = structlog.get_logger(__name__)
 
 PLATFORMS = ("facebook", "x")
-FAULT_KINDS = ("rate_limit", "server_error", "timeout", "malformed", "truncated", "expired_token")
+#: faults that fail the request
+ERROR_FAULTS = ("rate_limit", "server_error", "timeout", "malformed", "truncated",
+                "expired_token")
+#: faults that answer 200 with awkward but valid data: every item of each list twice, lists
+#: in shuffled order, a next-page cursor that repeats the page's last item, an empty page
+#: that still links to a next page
+DATA_FAULTS = ("duplicate_items", "shuffled", "overlapping_pages", "empty_page_with_next")
+FAULT_KINDS = ERROR_FAULTS + DATA_FAULTS
+#: operations a Graph batch request may hold
+BATCH_LIMIT = 50
 
 
 # --------------------------------------------------------------------------- timeline
@@ -93,7 +115,31 @@ class SimMention:
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
-Event = Union[SimPost, SimComment, SimMention]
+@dataclass(frozen=True)
+class SimEdit:
+    """From ``at`` on, item ``id`` (a post, comment or mention) reads ``text`` instead; it
+    keeps its id and creation time, as a Facebook edit does."""
+
+    at: float
+    platform: str
+    account: str
+    id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class SimDelete:
+    """From ``at`` on, item ``id`` is gone. On Facebook its comments (or a comment's replies)
+    go with it; on X, as there, replies to a deleted tweet stay."""
+
+    at: float
+    platform: str
+    account: str
+    id: str
+
+
+SimItem = Union[SimPost, SimComment, SimMention]
+Event = Union[SimPost, SimComment, SimMention, SimEdit, SimDelete]
 
 _REQUIRED: dict[str, tuple[tuple[str, type | tuple[type, ...]], ...]] = {
     "post": (("at", (int, float)), ("platform", str), ("account", str), ("id", str), ("text", str)),
@@ -101,13 +147,19 @@ _REQUIRED: dict[str, tuple[tuple[str, type | tuple[type, ...]], ...]] = {
                 ("post_id", str), ("text", str)),
     "mention": (("at", (int, float)), ("account", str), ("id", str), ("text", str),
                 ("author_id", str), ("author_name", str)),
+    "edit": (("at", (int, float)), ("platform", str), ("account", str), ("id", str),
+             ("text", str)),
+    "delete": (("at", (int, float)), ("platform", str), ("account", str), ("id", str)),
 }
 _OPTIONAL: dict[str, tuple[tuple[str, type | tuple[type, ...]], ...]] = {
     "post": (("author_id", str), ("author_name", str), ("media", list), ("extra", dict)),
     "comment": (("author_id", str), ("author_name", str), ("parent_id", str), ("extra", dict)),
     "mention": (("extra", dict),),
+    "edit": (),
+    "delete": (),
 }
-_CLASSES: dict[str, type] = {"post": SimPost, "comment": SimComment, "mention": SimMention}
+_CLASSES: dict[str, type] = {"post": SimPost, "comment": SimComment, "mention": SimMention,
+                             "edit": SimEdit, "delete": SimDelete}
 
 
 def _event_from_json(index: int, obj: Any) -> Event:
@@ -117,7 +169,7 @@ def _event_from_json(index: int, obj: Any) -> Event:
         raise ValueError(f"timeline[{index}]: expected an object, got {type(obj).__name__}")
     kind = obj.get("type")
     if kind not in _CLASSES:
-        raise ValueError(f"timeline[{index}].type: expected 'post', 'comment' or 'mention', "
+        raise ValueError(f"timeline[{index}].type: expected one of {', '.join(_CLASSES)}, "
                          f"got {kind!r}")
     kwargs: dict[str, Any] = {}
     for name, types in _REQUIRED[kind]:
@@ -156,11 +208,9 @@ def _check_event(index: int, event: Event) -> None:
         raise ValueError(f"timeline[{index}].id: must not be empty")
     if platform == "x" and not event.id.isdigit():
         raise ValueError(f"timeline[{index}].id: X ids are numeric strings, got {event.id!r}")
-    if platform == "x" and isinstance(event, SimComment) and not event.author_id:
-        raise ValueError(f"timeline[{index}].author_id: required for an X reply")
 
 
-def load_timeline(source: str | Path | list[dict[str, Any]]) -> list[Event]:
+def load_timeline(source: str | Path | list[dict[str, Any]]) -> list[SimItem]:
     """Given a JSON file path, a JSON string or a parsed list of event objects, return the
     events sorted by ``at``.
 
@@ -185,9 +235,12 @@ def load_timeline(source: str | Path | list[dict[str, Any]]) -> list[Event]:
 
 
 def _check_references(events: list[Event]) -> None:
-    """Raise ValueError for duplicate ids and comments pointing at unknown posts/comments."""
+    """Raise ValueError for duplicate ids, comments pointing at unknown posts/comments, and
+    edits or deletions of unknown items or of items not yet created."""
     seen: dict[tuple[str, str], int] = {}
     for i, event in enumerate(events):
+        if isinstance(event, (SimEdit, SimDelete)):
+            continue  # they name an existing item's id on purpose
         platform = "x" if isinstance(event, SimMention) else event.platform
         if (platform, event.id) in seen:
             raise ValueError(f"timeline[{i}].id: duplicate id {event.id!r} "
@@ -199,6 +252,12 @@ def _check_references(events: list[Event]) -> None:
                 raise ValueError(f"timeline[{i}].post_id: unknown post {event.post_id!r}")
             if event.parent_id and (event.platform, event.parent_id) not in seen:
                 raise ValueError(f"timeline[{i}].parent_id: unknown comment {event.parent_id!r}")
+        elif isinstance(event, (SimEdit, SimDelete)):
+            target = seen.get((event.platform, event.id))
+            if target is None:
+                raise ValueError(f"timeline[{i}].id: unknown item {event.id!r}")
+            if event.at < events[target].at:
+                raise ValueError(f"timeline[{i}].at: before item {event.id!r} exists")
 
 
 # --------------------------------------------------------------------------- faults
@@ -210,6 +269,7 @@ class _Fault:
     times: int
     platform: str | None
     account: str | None
+    where: str | None = None
 
 
 class Faults:
@@ -224,8 +284,11 @@ class Faults:
         self.rate_limit_reset: float = 60.0
 
     def inject(self, kind: str, times: int = 1, platform: str | None = None,
-               account: str | None = None) -> None:
-        """Serve fault ``kind`` to the next ``times`` requests matching platform/account.
+               account: str | None = None, *, where: str | None = None) -> None:
+        """Serve fault ``kind`` to the next ``times`` requests matching platform/account and,
+        if ``where`` is given, whose path contains it (e.g. ``"/comments"``). Inside a Graph
+        batch each operation is a request of its own; the batch request itself has no
+        account, so only faults without one (and of ``ERROR_FAULTS``) can fail it whole.
 
         Raises ValueError for an unknown kind or platform.
         """
@@ -234,20 +297,26 @@ class Faults:
         if platform is not None and platform not in PLATFORMS:
             raise ValueError(f"unknown platform {platform!r}")
         with self._lock:
-            self._pending.append(_Fault(kind, times, platform, account))
+            self._pending.append(_Fault(kind, times, platform, account, where))
 
     def clear(self) -> None:
         """Drop every pending fault."""
         with self._lock:
             self._pending.clear()
 
-    def take(self, platform: str, account: str | None) -> str | None:
-        """Return the kind of the first pending fault matching this request, consuming one use."""
+    def take(self, platform: str, account: str | None, path: str = "", *,
+             data_faults: bool = True) -> str | None:
+        """Return the kind of the first pending fault matching this request, consuming one use
+        (``data_faults`` False: only ``ERROR_FAULTS`` match)."""
         with self._lock:
             for fault in self._pending:
                 if fault.platform not in (None, platform):
                     continue
                 if fault.account is not None and fault.account != account:
+                    continue
+                if fault.where is not None and fault.where not in path:
+                    continue
+                if not data_faults and fault.kind in DATA_FAULTS:
                     continue
                 fault.times -= 1
                 if fault.times <= 0:
@@ -275,6 +344,25 @@ def _encode_cursor(value: Any) -> str:
 def _decode_cursor(text: str) -> Any:
     padded = text + "=" * (-len(text) % 4)
     return json.loads(base64.urlsafe_b64decode(padded.encode()))
+
+
+def _mangle_lists(body: Any, kind: str) -> Any:
+    """Apply data fault ``duplicate_items`` or ``shuffled`` to a list body's ``data`` and to
+    the ``comments`` edges nested in its items, in place; return the body."""
+    if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+        return body
+    data: list[Any] = body["data"]
+    if kind == "duplicate_items":
+        data[:] = [copy for item in data for copy in (item, json.loads(json.dumps(item)))]
+    elif kind == "shuffled" and len(data) > 1:
+        before = list(data)
+        random.Random(len(data)).shuffle(data)
+        if data == before:
+            data.reverse()
+    for item in data:
+        if isinstance(item, dict):
+            _mangle_lists(item.get("comments"), kind)
+    return body
 
 
 def _parse_fields(spec: str) -> dict[str, tuple[dict[str, str], str | None]]:
@@ -358,9 +446,13 @@ class SimulatedPlatform:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.started_at: float = clock()
-        self._by_id: dict[tuple[str, str], Event] = {}
+        #: each item as first created (edits and deletions are applied by ``_visible``)
+        self._by_id: dict[tuple[str, str], SimItem] = {}
         for event in self.events:
-            self._by_id[(self._platform(event), event.id)] = event
+            if not isinstance(event, (SimEdit, SimDelete)):
+                self._by_id[(self._platform(event), event.id)] = event
+        self._ats = [e.at for e in self.events]
+        self._state: tuple[int, list[SimItem], dict[tuple[str, str], SimItem]] = (-1, [], {})
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -411,15 +503,59 @@ class SimulatedPlatform:
     def _platform(event: Event) -> str:
         return "x" if isinstance(event, SimMention) else event.platform
 
-    def created(self, event: Event) -> float:
+    def created(self, event: SimItem) -> float:
         """Wall-clock creation time of an event."""
         return self.started_at + event.at
 
-    def _visible(self) -> list[Event]:
-        now = self.clock() - self.started_at
-        return [e for e in self.events if e.at <= now]
+    def _visible(self) -> list[SimItem]:
+        """The items that exist now, in creation order, with edits applied and deleted items
+        (and on Facebook their comments and replies) left out."""
+        return self._now_state()[1]
 
-    def _lookup(self, platform: str, item_id: str) -> Event | None:
+    def _current(self, platform: str, item_id: str) -> SimItem | None:
+        """The item as it is now, or None if it does not exist (yet, or any more)."""
+        return self._now_state()[2].get((platform, item_id))
+
+    def _now_state(self) -> tuple[int, list[SimItem], dict[tuple[str, str], SimItem]]:
+        # The state only changes when another event comes due, so it is rebuilt only then.
+        due = bisect.bisect_right(self._ats, self.clock() - self.started_at)
+        state = self._state
+        if state[0] == due:
+            return state
+        items: dict[tuple[str, str], SimItem] = {}
+        for event in self.events[:due]:
+            key = (self._platform(event), event.id)
+            if isinstance(event, SimEdit):
+                if key in items:
+                    items[key] = replace(items[key], text=event.text)
+            elif isinstance(event, SimDelete):
+                self._delete(items, key)
+            else:
+                items[key] = event
+        state = (due, list(items.values()), items)
+        self._state = state
+        return state
+
+    @staticmethod
+    def _delete(items: dict[tuple[str, str], SimItem], key: tuple[str, str]) -> None:
+        """Remove an item; on Facebook also every comment under it, at any depth."""
+        gone = {key}
+        if key[0] == "facebook":
+            changed = True
+            while changed:
+                changed = False
+                for other_key, other in items.items():
+                    if other_key in gone or not isinstance(other, SimComment):
+                        continue
+                    if ("facebook", other.post_id) in gone or (
+                            other.parent_id and ("facebook", other.parent_id) in gone):
+                        gone.add(other_key)
+                        changed = True
+        for k in gone:
+            items.pop(k, None)
+
+    def _lookup(self, platform: str, item_id: str) -> SimItem | None:
+        """The item as first created, whether it exists now or not (for whose it is)."""
         return self._by_id.get((platform, item_id))
 
     def _log(self, platform: str, method: str, path: str, params: dict[str, str]) -> None:
@@ -441,33 +577,90 @@ class SimulatedPlatform:
 
     def graph(self, method: str, parts: list[str], params: dict[str, str],
               token: str | None) -> _Reply:
-        """Answer one Graph API request (``parts`` = path segments after the version)."""
+        """Answer one Graph API HTTP request (``parts`` = path segments, version first); a
+        POST with a ``batch`` parameter to the root or a version root is a batch request."""
+        path = "/" + "/".join(parts)
+        self._log("facebook", method, path, params)
+        if method == "POST" and "batch" in params and len(parts) <= 1:
+            fault = self.faults.take("facebook", None, path, data_faults=False)
+            if fault:
+                return self._graph_fault(fault)
+            if not self._token_ok(token, None):
+                return self._graph_bad_token()
+            return self._graph_batch(params, token)
+        return self._graph_answer(method, parts, params, token)
+
+    def _graph_answer(self, method: str, parts: list[str], params: dict[str, str],
+                      token: str | None) -> _Reply:
+        """Answer one logical Graph request: a plain HTTP one or one operation of a batch."""
         version = parts[0] if parts else ""
         rest = parts[1:]
         account = self._graph_account(rest)
-        self._log("facebook", method, "/" + "/".join(parts), params)
-        fault = self.faults.take("facebook", account)
-        if fault:
+        fault = self.faults.take("facebook", account, "/" + "/".join(parts))
+        if fault in ERROR_FAULTS:
             return self._graph_fault(fault)
         if not self._token_ok(token, account):
-            return self._graph_error(400, 190, "Error validating access token: Session has "
-                                     "expired or the token is invalid.", subcode=463)
+            return self._graph_bad_token()
         if method == "GET" and len(rest) == 2 and rest[1] == "feed":
-            return self._ok_graph(self._feed(version, rest[0], params, token))
+            return self._ok_graph(self._feed(version, rest[0], params, token, fault))
         if method == "GET" and len(rest) == 2 and rest[1] == "comments":
-            target = self._lookup("facebook", rest[0])
+            target = self._current("facebook", rest[0])
             if target is None:
                 return self._graph_missing(rest[0])
-            return self._ok_graph(self._comments_edge(version, target, params, params, token))
+            return self._ok_graph(self._comments_edge(version, target, params, params, token,
+                                                      fault, top=True))
         if method == "GET" and len(rest) == 1:
-            target = self._lookup("facebook", rest[0])
-            if target is None or target not in self._visible():
+            target = self._current("facebook", rest[0])
+            if target is None:
                 return self._graph_missing(rest[0])
             fields = _parse_fields(params.get("fields", "id"))
             return self._ok_graph(self._graph_object(version, target, fields, token))
         if method == "POST" and len(rest) == 1:
             return self._graph_hide(rest[0], params)
         return self._graph_error(400, 100, f"Unsupported {method} request.")
+
+    def _graph_batch(self, params: Mapping[str, str], token: str | None) -> _Reply:
+        """Answer a batch: a JSON list of ``{"code", "headers": [{"name", "value"}], "body":
+        JSON text}``, one per operation in order; ``null`` for an operation that timed out."""
+        try:
+            ops = json.loads(params["batch"])
+        except ValueError:
+            ops = None
+        if not isinstance(ops, list) or not all(isinstance(op, dict) for op in ops):
+            return self._graph_error(400, 100, "(#100) The parameter batch must be a JSON "
+                                     "array of objects")
+        if len(ops) > BATCH_LIMIT:
+            return self._graph_error(400, 100, "(#100) Too many requests in batch message. "
+                                     f"Maximum batch size is {BATCH_LIMIT}")
+        headers = str(params.get("include_headers", "true")).lower() != "false"
+        return self._ok_graph([self._graph_operation(op, token, headers) for op in ops])
+
+    def _graph_operation(self, op: Mapping[str, Any], token: str | None,
+                         include_headers: bool) -> dict[str, Any] | None:
+        """Run one batch operation through :meth:`_graph_answer`; return its answer entry."""
+        method = str(op.get("method") or "GET").upper()
+        split = urlsplit(str(op.get("relative_url") or ""))
+        params = dict(parse_qsl(split.query, keep_blank_values=True))
+        if isinstance(op.get("body"), str):
+            params.update(parse_qsl(op["body"], keep_blank_values=True))
+        parts = [p for p in split.path.split("/") if p]
+        if parts and not (parts[0].startswith("v") and parts[0][1:2].isdigit()):
+            parts.insert(0, "")  # Graph takes unversioned relative URLs too
+        reply = self._graph_answer(method, parts, params, params.pop("access_token", token))
+        fault = reply.headers.pop("X-Sim-Fault", None)
+        if fault == "timeout":
+            return None
+        body = json.dumps(reply.body)
+        if fault == "malformed":
+            body = '{"data": [{"id": "1", "message": <html>Bad Gateway</html>'
+        elif fault == "truncated":
+            body = body[: len(body) // 2]
+        entry: dict[str, Any] = {"code": reply.status, "body": body}
+        if include_headers:
+            entry["headers"] = [{"name": "Content-Type",
+                                 "value": "text/javascript; charset=UTF-8"}] + [
+                {"name": k, "value": v} for k, v in reply.headers.items()]
+        return entry
 
     def _graph_account(self, rest: list[str]) -> str | None:
         if not rest:
@@ -490,6 +683,10 @@ class SimulatedPlatform:
         if transient:
             error["is_transient"] = True
         return _Reply(status, {"error": error}, headers)
+
+    def _graph_bad_token(self) -> _Reply:
+        return self._graph_error(400, 190, "Error validating access token: Session has "
+                                 "expired or the token is invalid.", subcode=463)
 
     def _graph_missing(self, object_id: str) -> _Reply:
         return self._graph_error(400, 100, f"Unsupported get request. Object with ID "
@@ -519,7 +716,7 @@ class SimulatedPlatform:
     def _page_name(self, page_id: str) -> str:
         return f"Page {page_id}"
 
-    def _graph_full(self, version: str, event: Event, want: Iterable[str] = ()) -> dict[str, Any]:
+    def _graph_full(self, version: str, event: SimItem, want: Iterable[str] = ()) -> dict[str, Any]:
         """Every field Graph could return for this post or comment (no edges); costly
         counts only when named in ``want``."""
         obj: dict[str, Any] = {"id": event.id, "created_time": _graph_time(self.created(event))}
@@ -561,15 +758,16 @@ class SimulatedPlatform:
         obj.update(event.extra)
         return obj
 
-    def _graph_object(self, version: str, event: Event,
+    def _graph_object(self, version: str, event: SimItem,
                       fields: dict[str, tuple[dict[str, str], str | None]],
-                      token: str | None) -> dict[str, Any]:
+                      token: str | None, fault: str | None = None) -> dict[str, Any]:
         full = self._graph_full(version, event, fields)
         out: dict[str, Any] = {}
         for name, (modifiers, sub) in fields.items():
             if name == "comments":
                 edge = self._comments_edge(version, event, modifiers,
-                                           {"fields": sub or "id,message,created_time"}, token)
+                                           {"fields": sub or "id,message,created_time"}, token,
+                                           fault)
                 if edge["data"]:
                     out["comments"] = edge  # Graph leaves an empty edge out entirely
             elif name in full:
@@ -583,7 +781,7 @@ class SimulatedPlatform:
         return out
 
     def _feed(self, version: str, page_id: str, params: dict[str, str],
-              token: str | None) -> dict[str, Any]:
+              token: str | None, fault: str | None = None) -> dict[str, Any]:
         posts = [e for e in self._visible() if isinstance(e, SimPost)
                  and e.platform == "facebook" and e.account == page_id]
         since, until = params.get("since"), params.get("until")
@@ -593,14 +791,19 @@ class SimulatedPlatform:
             posts = [p for p in posts if self.created(p) <= float(until)]
         posts.sort(key=lambda e: (self.created(e), e.id), reverse=True)
         fields = _parse_fields(params.get("fields", "id,message,created_time"))
-        page, before, after = self._page(posts, params, default_limit=25, newest_first=True)
-        data = [self._graph_object(version, p, fields, token) for p in page]
-        return self._graph_list(version, f"{page_id}/feed", data, params, before, after, token)
+        page, before, after = self._page(posts, params, default_limit=25, newest_first=True,
+                                         fault=fault)
+        data = [self._graph_object(version, p, fields, token, fault) for p in page]
+        body = self._graph_list(version, f"{page_id}/feed", data, params, before, after, token)
+        return _mangle_lists(body, fault) if fault else body
 
-    def _comments_edge(self, version: str, target: Event, modifiers: Mapping[str, str],
-                       params: Mapping[str, str], token: str | None) -> dict[str, Any]:
+    def _comments_edge(self, version: str, target: SimItem, modifiers: Mapping[str, str],
+                       params: Mapping[str, str], token: str | None, fault: str | None = None,
+                       *, top: bool = False) -> dict[str, Any]:
         """The comments edge of a post or comment: ``filter`` toplevel|stream, ``order``
-        chronological|reverse_chronological, ``limit``, ``after``/``before`` cursors."""
+        chronological|reverse_chronological, ``limit``, ``after``/``before`` cursors.
+        ``top``: the edge is the whole response (a data fault then applies in full; nested
+        in a feed, only ``overlapping_pages`` does, the rest is applied to the feed)."""
         stream = modifiers.get("filter") == "stream"
         comments = [e for e in self._visible() if isinstance(e, SimComment)
                     and e.platform == "facebook"]
@@ -614,8 +817,9 @@ class SimulatedPlatform:
         newest_first = modifiers.get("order") == "reverse_chronological"
         comments.sort(key=lambda e: (self.created(e), e.id), reverse=newest_first)
         fields = _parse_fields(params.get("fields") or "id,message,created_time")
-        page, before, after = self._page(comments, modifiers, default_limit=25,
-                                         newest_first=newest_first)
+        page, before, after = self._page(
+            comments, modifiers, default_limit=25, newest_first=newest_first,
+            fault=fault if top or fault == "overlapping_pages" else None)
         data = [self._graph_object(version, c, fields, token) for c in page]
         query = {k: v for k, v in modifiers.items() if k in ("filter", "order", "limit")}
         query["fields"] = params.get("fields") or "id,message,created_time"
@@ -624,28 +828,37 @@ class SimulatedPlatform:
         if str(modifiers.get("summary", "")).lower() in ("1", "true"):
             body["summary"] = {"order": modifiers.get("order", "chronological"),
                                "total_count": len(comments), "can_comment": True}
-        return body
+        return _mangle_lists(body, fault) if top and fault else body
 
-    def _page(self, items: list[Event], params: Mapping[str, str], *, default_limit: int,
-              newest_first: bool) -> tuple[list[Event], str | None, str | None]:
+    def _page(self, items: list[SimItem], params: Mapping[str, str], *, default_limit: int,
+              newest_first: bool, fault: str | None = None
+              ) -> tuple[list[SimItem], str | None, str | None]:
         """Cut one page out of ordered items; cursors name the boundary item, so items that
-        arrive meanwhile do not shift pages."""
+        arrive meanwhile do not shift pages. Returns (page, before, after), ``after`` ending
+        in ``~last`` on the last page. Data faults: ``overlapping_pages`` makes ``after``
+        repeat the page's last item; ``empty_page_with_next`` returns no items but an
+        ``after`` that reads this page again."""
         limit = max(1, min(100, int(params.get("limit") or default_limit)))
         start = 0
         if params.get("after"):
-            created, item_id = _decode_cursor(params["after"])
-            key = (created, item_id)
-            for start, item in enumerate(items):
-                here = (self.created(item), item.id)
-                if (here < key) if newest_first else (here > key):
-                    break
-            else:
-                start = len(items)
+            key = _decode_cursor(params["after"])
+            if isinstance(key, list) and len(key) == 2:  # else the "start" cursor
+                mark = (key[0], key[1])
+                for start, item in enumerate(items):
+                    here = (self.created(item), item.id)
+                    if (here < mark) if newest_first else (here > mark):
+                        break
+                else:
+                    start = len(items)
+        if fault == "empty_page_with_next":
+            again = params.get("after") or _encode_cursor("start")
+            return [], again, again
         page = items[start : start + limit]
         if not page:
             return [], None, None
         before = _encode_cursor([self.created(page[0]), page[0].id])
-        after = _encode_cursor([self.created(page[-1]), page[-1].id])
+        boundary = page[-2] if fault == "overlapping_pages" and len(page) > 1 else page[-1]
+        after = _encode_cursor([self.created(boundary), boundary.id])
         return page, before, after if start + limit < len(items) else after + "~last"
 
     def _graph_list(self, version: str, path: str, data: list[dict[str, Any]],
@@ -665,8 +878,8 @@ class SimulatedPlatform:
         return body
 
     def _graph_hide(self, object_id: str, params: dict[str, str]) -> _Reply:
-        event = self._lookup("facebook", object_id)
-        if event is None or event not in self._visible():
+        event = self._current("facebook", object_id)
+        if event is None:
             return self._graph_missing(object_id)
         if "is_hidden" not in params:
             return self._graph_error(400, 100, "(#100) No parameters to update.")
@@ -693,8 +906,8 @@ class SimulatedPlatform:
         with self._lock:
             self._x_counts[family] = self._x_counts.get(family, 0) + 1
             used = self._x_counts[family]
-        fault = self.faults.take("x", account)
-        if fault:
+        fault = self.faults.take("x", account, path)
+        if fault in ERROR_FAULTS:
             return self._x_fault(fault)
         user_auth = method == "PUT"
         if not self._token_ok(token, account, user=user_auth):
@@ -705,15 +918,16 @@ class SimulatedPlatform:
                 return self._x_problem(404, "Not Found Error", "Unknown endpoint",
                                        "https://api.twitter.com/2/problems/resource-not-found")
             tweets = self._x_user_timeline(parts[2], parts[3])
-            return self._x_list(tweets, params, headers, min_results=5, token_name=(
-                "pagination_token"))
+            return self._x_list(tweets, params, headers, min_results=5,
+                                token_name="pagination_token", fault=fault)
         if method == "GET" and parts[1:] == ["tweets", "search", "recent"]:
             query = params.get("query", "")
             try:
                 tweets = self._x_search(query)
             except ValueError as exc:
                 return self._x_invalid("query", query, str(exc))
-            return self._x_list(tweets, params, headers, min_results=10, token_name="next_token")
+            return self._x_list(tweets, params, headers, min_results=10, token_name="next_token",
+                                fault=fault)
         if method == "PUT" and len(parts) == 4 and parts[1] == "tweets" and parts[3] == "hidden":
             return self._x_hide(parts[2], body, headers)
         return self._x_problem(404, "Not Found Error", "Unknown endpoint",
@@ -784,7 +998,7 @@ class SimulatedPlatform:
             return parent.author_id or parent.account
         return parent.author_id or event.account
 
-    def _x_mentions_member(self, event: Event, account: str) -> bool:
+    def _x_mentions_member(self, event: SimItem, account: str) -> bool:
         if isinstance(event, SimMention):
             return event.account == account
         if isinstance(event, SimPost):
@@ -796,25 +1010,26 @@ class SimulatedPlatform:
             return direct or f"@{self._x_handle(account)}".lower() in event.text.lower()
         return False
 
-    def _x_author(self, event: Event) -> str:
+    def _x_author(self, event: SimItem) -> str | None:
+        """The tweet's author; None for a reply whose author is withheld (``author_id`` None)."""
         if isinstance(event, SimPost):
             return event.author_id or event.account
-        return event.author_id or event.account
+        return event.author_id
 
-    def _x_user_timeline(self, user_id: str, which: str) -> list[Event]:
+    def _x_user_timeline(self, user_id: str, which: str) -> list[SimItem]:
         events = [e for e in self._visible() if self._platform(e) == "x"]
         if which == "tweets":
             return [e for e in events if self._x_author(e) == user_id]
         return [e for e in events if self._x_mentions_member(e, user_id)]
 
-    def _x_search(self, query: str) -> list[Event]:
+    def _x_search(self, query: str) -> list[SimItem]:
         """Match ``term OR term ...`` with terms conversation_id:, from:, to: and @handle.
         Raises ValueError for anything else."""
         terms = [t.strip("()") for t in query.replace("(", " ").replace(")", " ").split()]
         terms = [t for t in terms if t and t != "OR"]
         if not terms:
             raise ValueError("The `query` parameter can not be empty")
-        tests: list[Callable[[Event], bool]] = []
+        tests: list[Callable[[SimItem], bool]] = []
         for term in terms:
             op, _, value = term.partition(":")
             if term.startswith("@"):
@@ -832,10 +1047,10 @@ class SimulatedPlatform:
         return [e for e in self._visible() if self._platform(e) == "x"
                 and any(test(e) for test in tests)]
 
-    def _x_conversation(self, event: Event) -> str:
+    def _x_conversation(self, event: SimItem) -> str:
         return event.post_id if isinstance(event, SimComment) else event.id
 
-    def _x_tweet(self, event: Event, fields: set[str]) -> dict[str, Any]:
+    def _x_tweet(self, event: SimItem, fields: set[str]) -> dict[str, Any]:
         full: dict[str, Any] = {
             "id": event.id, "text": event.text, "edit_history_tweet_ids": [event.id],
             "author_id": self._x_author(event), "created_at": _x_time(self.created(event)),
@@ -849,12 +1064,14 @@ class SimulatedPlatform:
             full["attachments"] = {"media_keys": [f"3_{event.id}_{i}"
                                                   for i in range(len(event.media))]}
         keep = {"id", "text", "edit_history_tweet_ids"} | fields
-        out = {k: v for k, v in full.items() if k in keep}
+        out = {k: v for k, v in full.items() if k in keep and v is not None}
         out.update(event.extra)
         return out
 
-    def _x_list(self, events: list[Event], params: dict[str, str], headers: dict[str, str],
-                *, min_results: int, token_name: str) -> _Reply:
+    def _x_list(self, events: list[SimItem], params: dict[str, str], headers: dict[str, str],
+                *, min_results: int, token_name: str, fault: str | None = None) -> _Reply:
+        """One page of tweets, newest first, ``since_id``/``until_id`` and a next token
+        applied; data faults act as in :meth:`_page` and :func:`_mangle_lists`."""
         max_results = int(params.get("max_results") or 10)
         if not min_results <= max_results <= 100:
             return self._x_invalid("max_results", str(max_results),
@@ -870,6 +1087,9 @@ class SimulatedPlatform:
         if token:
             below = int(_decode_cursor(token))
             events = [e for e in events if int(e.id) < below]
+        if fault == "empty_page_with_next":
+            again = token or _encode_cursor(str(10**30))  # above every id: the first page
+            return _Reply(200, {"meta": {"result_count": 0, "next_token": again}}, headers)
         page = events[:max_results]
         fields = set(filter(None, params.get("tweet.fields", "").split(",")))
         expansions = set(filter(None, params.get("expansions", "").split(",")))
@@ -881,6 +1101,8 @@ class SimulatedPlatform:
                 users: dict[str, dict[str, str]] = {}
                 for e in page:
                     uid = self._x_author(e)
+                    if uid is None:
+                        continue
                     name = getattr(e, "author_name", None) if getattr(e, "author_id", None) \
                         else None
                     users.setdefault(uid, {"id": uid, "name": name or f"Account {uid}",
@@ -897,13 +1119,17 @@ class SimulatedPlatform:
         if page:
             meta = {"newest_id": page[0].id, "oldest_id": page[-1].id, **meta}
         if len(events) > len(page):
-            meta["next_token"] = _encode_cursor(page[-1].id)
+            # A cursor one above the last id makes the next page start with it again.
+            last = str(int(page[-1].id) + 1) if fault == "overlapping_pages" else page[-1].id
+            meta["next_token"] = _encode_cursor(last)
         body["meta"] = meta
+        if fault:
+            _mangle_lists(body, fault)
         return _Reply(200, body, headers)
 
     def _x_hide(self, tweet_id: str, body: Any, headers: dict[str, str]) -> _Reply:
-        event = self._lookup("x", tweet_id)
-        if event is None or event not in self._visible():
+        event = self._current("x", tweet_id)
+        if event is None:
             return self._x_problem(404, "Not Found Error",
                                    f"Could not find tweet with id: [{tweet_id}].",
                                    "https://api.twitter.com/2/problems/resource-not-found")

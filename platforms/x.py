@@ -13,6 +13,16 @@ The first poll seeds the member's posts with ``get_users_tweets`` instead of the
 term. So an idle poll is two requests; a first poll three. Without ``Account.handle`` the
 numeric user id is used in ``from:``.
 
+Untidy answers are absorbed: tweets repeated within or across pages, pages out of order
+(``since_id`` is the highest id seen, whatever the order), empty pages that still carry a
+``next_token``, tweets without an author or text, unknown fields. A tweet is returned once:
+an edit in place (same id, new text) is not noticed, as ``since_id`` never reads it again;
+X itself gives an edit a new id, which arrives as a new tweet.
+
+Routing: tweepy fixes its host inside ``Client.request``. By default (``routing =
+"session"``) the client's session rebases URLs in its transport adapter; ``routing =
+"client"`` uses :class:`BaseUrlClient`, which rebases each URL as ``request`` hands it over.
+
 The cursor is JSON: ``{"v": 1, "m": mentions since_id, "s": search since_id,
 "own": [[id, unix time], ...], "ahead": [ids already returned that are newer than s]}``.
 """
@@ -24,14 +34,21 @@ import time
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, ClassVar
 
 import requests
 import structlog
 import tweepy
 
-from platforms._http import BaseUrlSession, base_url_session, redact, translating
-from platforms.base import Platform
+from platforms._http import (
+    CountingSession,
+    base_url_session,
+    counting_session,
+    rebase,
+    redact,
+    translating,
+)
+from platforms.base import Platform, PlatformSettings, SecretLookup
 from watcher.domain import Account, Batch, Item, ItemKind, Media
 from watcher.errors import (
     AuthExpired,
@@ -50,6 +67,44 @@ _EXPANSIONS = ["author_id", "attachments.media_keys"]
 _LOOKUP = {"expansions": _EXPANSIONS, "tweet_fields": _TWEET_FIELDS,
            "user_fields": ["username", "name"], "media_fields": ["url", "type",
                                                                  "preview_image_url"]}
+
+
+class _RebasedSession:
+    """Stands in for a Session during one ``BaseUrlClient.request``: rebases the URL and
+    passes the call on to the real session (which counts it)."""
+
+    def __init__(self, session: CountingSession, base_url: str) -> None:
+        self.session = session
+        self.base_url = base_url
+
+    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        return self.session.request(method, rebase(url, self.base_url, X_PREFIX), **kwargs)
+
+
+class BaseUrlClient(tweepy.Client):
+    """A ``tweepy.Client`` whose requests go to ``base_url`` instead of api.twitter.com.
+
+    tweepy builds the URL from a host fixed inside ``request``; rather than copy that method,
+    this one lets it run with the session swapped, for the call, for a
+    :class:`_RebasedSession` over the real one.
+    """
+
+    def __init__(self, *args: Any, base_url: str, session: CountingSession,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.base_url = base_url
+        self.session = session
+
+    def request(self, method: str, route: str, params: Any = None, json: Any = None,
+                user_auth: bool = False) -> Any:
+        real = self.session
+        # A client serves one fetch on one thread, so swapping the attribute is safe.
+        self.session = _RebasedSession(real, self.base_url)
+        try:
+            return super().request(method, route, params=params, json=json,
+                                   user_auth=user_auth)
+        finally:
+            self.session = real
 
 
 class _Page:
@@ -74,22 +129,45 @@ class XPlatform(Platform):
     conversation_days = 7
     default_retry = timedelta(minutes=15)
     _AHEAD_LIMIT = 500
+    #: how requests reach ``base_url``: "session" (a rebasing transport adapter on the
+    #: client's session) or "client" (:class:`BaseUrlClient`)
+    routing: ClassVar[str] = "session"
+    ROUTINGS: ClassVar[tuple[str, ...]] = ("session", "client")
+
+    def __init__(self, settings: PlatformSettings, secrets: SecretLookup, *,
+                 routing: str | None = None, clock: Callable[[], float] | None = None) -> None:
+        """Raises ValueError for a ``routing`` other than "session" or "client"."""
+        super().__init__(settings, secrets)
+        if routing is not None:
+            if routing not in self.ROUTINGS:
+                raise ValueError(f"unknown routing {routing!r}; known: {self.ROUTINGS}")
+            self.routing = routing
+        #: wall time in seconds; where the conversation window ends (tests move it)
+        self.clock: Callable[[], float] = clock or time.time
 
     # ------------------------------------------------------------------ plumbing
 
-    def _client(self, token: str) -> tuple[tweepy.Client, BaseUrlSession]:
-        """Return a tweepy Client on a fresh rebasing session (one per call: thread-safe)."""
+    def _client(self, token: str) -> tuple[tweepy.Client, CountingSession]:
+        """Return a tweepy Client routed to ``base_url`` and its counting session (fresh on
+        every call: thread-safe)."""
+        timeout = self.settings.timeout_seconds
+        if self.routing == "client":
+            session = counting_session(timeout)
+            client: tweepy.Client = BaseUrlClient(bearer_token=token, return_type=dict,
+                                                  base_url=self.settings.base_url,
+                                                  session=session)
+            return client, session
         client = tweepy.Client(bearer_token=token, return_type=dict)
-        session = base_url_session(self.settings.base_url, X_PREFIX,
-                                   self.settings.timeout_seconds)
+        session = base_url_session(self.settings.base_url, X_PREFIX, timeout)
         client.session = session
         return client, session
 
-    def _translated(self, token: str, session: BaseUrlSession, op: str
+    def _translated(self, token: str, session: CountingSession, op: str
                     ) -> AbstractContextManager[None]:
-        """Run the body, turning any vendor error into a :mod:`watcher.errors` one."""
+        """Run the body, turning any vendor error into a :mod:`watcher.errors` one that
+        carries the request count."""
         return translating(token, lambda exc: translate_error(exc, token, session, op,
-                                                              self.default_retry))
+                                                              self.default_retry), session)
 
     def _paginate(self, call: Callable[..., Any], token_param: str, **kwargs: Any) -> _Page:
         """Call a tweepy list endpoint, following ``next_token`` up to ``max_pages``."""
@@ -101,8 +179,11 @@ class XPlatform(Platform):
             if not isinstance(response, dict):
                 raise ValueError(f"expected a JSON object, got {type(response).__name__}")
             meta = response.get("meta") or {}
-            out.newest_id = out.newest_id or meta.get("newest_id")
-            out.tweets.extend(t for t in response.get("data") or [] if isinstance(t, dict))
+            tweets = [t for t in response.get("data") or [] if isinstance(t, dict)]
+            out.tweets.extend(tweets)
+            # The highest id seen, not the first page's first: pages may come out of order.
+            out.newest_id = _max_id([out.newest_id, meta.get("newest_id")]
+                                    + [t.get("id") for t in tweets])
             includes = response.get("includes") or {}
             out.users.update({str(u["id"]): u for u in includes.get("users") or []})
             out.media.update({str(m["media_key"]): m for m in includes.get("media") or []})
@@ -124,7 +205,7 @@ class XPlatform(Platform):
         state = _load_cursor(cursor)
         uid = account.external_id
         client, session = self._client(token)
-        now = time.time()
+        now = self.clock()
         with self._translated(token, session, "fetch"):
             pages, state = self._poll(client, account, state, now)
             items = self._items(pages, uid, {o[0] for o in state["own"]})
@@ -158,7 +239,7 @@ class XPlatform(Platform):
             seeded = self._paginate(client.get_users_tweets, "pagination_token", id=uid)
             pages.append(seeded)
             search_since = seeded.newest_id
-            new_own = _own_posts(seeded, uid)
+            new_own = _own_posts(seeded, uid, now)
         else:
             terms = [f"from:{account.handle or uid}"] + [
                 f"conversation_id:{i}" for i in _recent(own, now, self.conversation_days,
@@ -167,7 +248,8 @@ class XPlatform(Platform):
                                       query=" OR ".join(terms), since_id=state["s"])
             pages.append(combined)
             search_since = combined.newest_id or state["s"]
-            new_own = {i: t for i, t in _own_posts(combined, uid).items() if i not in own}
+            new_own = {i: t for i, t in _own_posts(combined, uid, now).items()
+                       if i not in own}
         recent_new = _recent(new_own, now, self.conversation_days, self.max_conversations)
         if recent_new:
             # Replies already posted in conversations we were not searching yet.
@@ -197,9 +279,14 @@ class XPlatform(Platform):
         items: dict[str, Item] = {}
         for page in pages:
             for tweet in page.tweets:
-                tid = str(tweet["id"])
-                if tid not in items:
+                tid = str(tweet.get("id"))
+                if tid in items:
+                    continue
+                try:
                     items[tid] = _to_item(tweet, uid, own_ids, users, media)
+                except (ValueError, KeyError, TypeError) as exc:
+                    # One unreadable tweet must not block the account's every later poll.
+                    log.warning("x.item_skipped", item=tid[:40], error=type(exc).__name__)
         return list(items.values())
 
     # ------------------------------------------------------------------ hide
@@ -232,7 +319,7 @@ class XPlatform(Platform):
 # ---------------------------------------------------------------------- errors
 
 
-def translate_error(exc: BaseException, token: str, session: BaseUrlSession | None, op: str,
+def translate_error(exc: BaseException, token: str, session: CountingSession | None, op: str,
                     default_retry: timedelta = timedelta(minutes=15)) -> PlatformError:
     """Given a vendor exception raised while talking to X, the token in use, the session
     (for the last headers) and the operation ("fetch" or "hide"), return the
@@ -290,8 +377,15 @@ def _slow_down(headers_seen: list[Mapping[str, str]]) -> float:
 # ---------------------------------------------------------------------- payloads
 
 
-def _own_posts(page: _Page, uid: str) -> dict[str, float]:
-    """The member's own conversation-starting posts in a page: {id: unix time}."""
+def _max_id(ids: list[Any]) -> str | None:
+    """The highest of some tweet ids (numeric strings; anything else is ignored)."""
+    numeric = [str(i) for i in ids if i is not None and str(i).isdigit()]
+    return max(numeric, key=int) if numeric else None
+
+
+def _own_posts(page: _Page, uid: str, now: float) -> dict[str, float]:
+    """The member's own conversation-starting posts in a page: {id: unix time} (``now`` for
+    one without a readable time)."""
     out: dict[str, float] = {}
     for tweet in page.tweets:
         tid = str(tweet.get("id"))
@@ -299,7 +393,7 @@ def _own_posts(page: _Page, uid: str) -> dict[str, float]:
             try:
                 out[tid] = _parse_time(tweet.get("created_at")).timestamp()
             except ValueError:
-                out[tid] = time.time()
+                out[tid] = now
     return out
 
 

@@ -1,8 +1,10 @@
 """Contract tests of the platform adapters, through the real SDKs over HTTP to the simulator.
 
 Every check runs against both adapters (facebook-sdk's GraphAPI and tweepy's Client), each
-pointed at a :class:`platforms.simulated.SimulatedPlatform` on 127.0.0.1 through
-``platforms._http.base_url_session``. Time is a settable clock, never patched.
+pointed at a :class:`platforms.simulated.SimulatedPlatform` on 127.0.0.1; X runs twice, once
+per routing (the rebasing session, and the ``BaseUrlClient`` subclass). Time is a settable
+clock shared by the simulator and the adapters, never patched. Every poll's
+``Batch.requests`` is checked against the simulator's request log.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -21,13 +23,16 @@ import requests
 from platforms.base import Platform, PlatformSettings
 from platforms.facebook import FacebookPlatform
 from platforms.simulated import (
+    DATA_FAULTS,
     SimComment,
+    SimDelete,
+    SimEdit,
     SimMention,
     SimPost,
     SimulatedPlatform,
     load_timeline,
 )
-from platforms.x import XPlatform
+from platforms.x import BaseUrlClient, XPlatform
 from watcher.domain import Account, Batch, Item, ItemKind
 from watcher.errors import (
     AuthExpired,
@@ -90,6 +95,7 @@ def timeline() -> list:
         SimPost(-3600, "x", MEMBER, "100", "Budget vote today"),
         SimComment(-3000, "x", MEMBER, "110", "100", "@cllr_smith rubbish", "3101", "Critic"),
         SimComment(-2900, "x", MEMBER, "120", "100", "agreed", "3102", "Fan", parent_id="110"),
+        SimComment(-2800, "x", MEMBER, "125", "100", "withheld author", None, None),  # no author
         SimMention(-2000, MEMBER, "130", "hello @cllr_smith", "3103", "Greeter"),
         SimPost(-1000, "x", MEMBER, "140", "", media=("https://example.org/b.jpg",),
                 extra={"unknown_future_field": True}),
@@ -105,32 +111,55 @@ def timeline() -> list:
 
 FIRST = {
     "facebook": {f"{PAGE}_1", f"{PAGE}_2", "c1", "c2", "c3", "c4"},
-    "x": {"100", "110", "120", "130", "140"},
+    "x": {"100", "110", "120", "125", "130", "140"},
 }
 LATER = {"facebook": {f"{PAGE}_3", "c5"}, "x": {"150", "160", "170", "180", "190"}}
 
 
 @dataclass
 class Env:
-    """One platform under test: the simulator, the adapter, the account and the clock."""
+    """One platform under test: the simulator, the adapter, the account and the clock.
+    ``routing`` is XPlatform's routing ("session" or "client"; "" for Facebook)."""
 
     name: str
     sim: SimulatedPlatform
     clock: Clock
     adapter: Platform
     account: Account
+    routing: str = ""
     extra_accounts: dict[str, Account] = field(default_factory=dict)
 
-    def fetch(self, cursor: str | None = None) -> Batch:
-        return self.adapter.fetch(self.account, cursor)
+    def fetch(self, cursor: str | None = None, adapter: Platform | None = None) -> Batch:
+        return counted_fetch(self.sim, adapter or self.adapter, self.account, cursor)
+
+    def make_adapter(self, **kwargs: object) -> Platform:
+        return make_adapter(self.name, self.sim, routing=self.routing or None, **kwargs)
 
 
-def make_adapter(name: str, sim: SimulatedPlatform, timeout: float = 5.0) -> Platform:
+def counted_fetch(sim: SimulatedPlatform, adapter: Platform, account: Account,
+                  cursor: str | None) -> Batch:
+    """Fetch, checking that ``Batch.requests`` is what the server saw (or, on failure, the
+    error's ``requests``)."""
+    before = len(sim.requests_log)
+    try:
+        batch = adapter.fetch(account, cursor)
+    except Exception as exc:
+        if hasattr(exc, "requests"):
+            assert exc.requests == len(sim.requests_log) - before
+        raise
+    assert batch.requests == len(sim.requests_log) - before
+    return batch
+
+
+def make_adapter(name: str, sim: SimulatedPlatform, timeout: float = 5.0,
+                 routing: str | None = None) -> Platform:
+    """An adapter pointed at ``sim``, on the simulator's clock."""
     settings = PlatformSettings(base_url=sim.base_url,
                                 api_version="v21.0" if name == "facebook" else "",
                                 timeout_seconds=timeout)
-    cls = FacebookPlatform if name == "facebook" else XPlatform
-    return cls(settings, lookup)
+    if name == "facebook":
+        return FacebookPlatform(settings, lookup, clock=sim.clock)
+    return XPlatform(settings, lookup, routing=routing, clock=sim.clock)
 
 
 def make_account(name: str) -> Account:
@@ -141,17 +170,36 @@ def make_account(name: str) -> Account:
                    credential="x-bearer", credential_user="x-user")
 
 
-@pytest.fixture(params=["facebook", "x"])
-def env(request: pytest.FixtureRequest) -> Iterator[Env]:
+def start_env(variant: str, events: list) -> Env:
+    """A started simulator with ``events`` and an adapter for ``variant`` ("facebook",
+    "x-session" or "x-client"); stop ``env.sim`` when done."""
     clock = Clock()
-    sim = SimulatedPlatform(timeline(), tokens={PAGE: SECRETS["fb-page"],
-                                                MEMBER: SECRETS["x-bearer"]},
+    sim = SimulatedPlatform(events, tokens={PAGE: SECRETS["fb-page"],
+                                            MEMBER: SECRETS["x-bearer"]},
                             clock=clock, user_tokens={MEMBER: SECRETS["x-user"]},
                             handles={MEMBER: HANDLE})
     sim.faults.timeout_delay = 1.0
-    with sim:
-        name = request.param
-        yield Env(name, sim, clock, make_adapter(name, sim), make_account(name))
+    sim.start()
+    name, _, routing = variant.partition("-")
+    return Env(name, sim, clock, make_adapter(name, sim, routing=routing or None),
+               make_account(name), routing=routing)
+
+
+VARIANTS = ["facebook", "x-session", "x-client"]
+
+
+@pytest.fixture(params=VARIANTS)
+def variant(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def env(variant: str) -> Iterator[Env]:
+    env = start_env(variant, timeline())
+    try:
+        yield env
+    finally:
+        env.sim.stop()
 
 
 def ids(batch: Batch) -> list[str]:
@@ -215,8 +263,8 @@ def test_idle_poll_request_count(env: Env) -> None:
 def test_restart_from_stored_cursor(env: Env) -> None:
     stored = env.fetch().cursor
     env.clock.advance(200)
-    fresh_adapter = make_adapter(env.name, env.sim)  # a restarted daemon
-    batch = fresh_adapter.fetch(env.account, stored)
+    fresh_adapter = env.make_adapter()  # a restarted daemon
+    batch = env.fetch(stored, adapter=fresh_adapter)
     assert sorted(ids(batch)) == sorted(LATER[env.name])
 
 
@@ -241,6 +289,9 @@ def test_items_are_mapped(env: Env) -> None:
         assert items["140"].text == "" and items["140"].media
         assert json.loads(items["140"].raw)["unknown_future_field"] is True
         assert items["110"].permalink == "https://x.com/user3101/status/110"
+        no_author = items["125"]  # X's analogue of a comment with no `from`
+        assert no_author.kind == ItemKind.REPLY and no_author.author_id is None
+        assert no_author.author_name is None and no_author.text == "withheld author"
 
 
 def test_paging_across_several_pages(env: Env) -> None:
@@ -258,15 +309,15 @@ def test_paging_across_several_pages(env: Env) -> None:
                                      "3100", "Mentioner"))
             events.append(SimPost(-4000 + n, "x", MEMBER, str(5000 + n), f"own {n}"))
     with SimulatedPlatform(events, clock=clock, handles={MEMBER: HANDLE}) as sim:
-        adapter = make_adapter(env.name, sim)
+        adapter = make_adapter(env.name, sim, routing=env.routing or None)
         adapter.page_size = 10  # type: ignore[attr-defined]
         if env.name == "facebook":
             adapter.comment_page_size = 3  # type: ignore[attr-defined]
-        batch = adapter.fetch(env.account, None)
+        batch = counted_fetch(sim, adapter, env.account, None)
         assert len(ids(batch)) == len(set(ids(batch))) == len(events)
         assert batch.requests >= 3
         clock.advance(10)
-        assert ids(adapter.fetch(env.account, batch.cursor)) == []
+        assert ids(counted_fetch(sim, adapter, env.account, batch.cursor)) == []
 
 
 FAULTS = {
@@ -283,18 +334,19 @@ FAULTS = {
 def test_fault_then_recovery_loses_nothing(env: Env, kind: str, caplog: pytest.LogCaptureFixture,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     caplog.set_level(logging.DEBUG)  # urllib3 and tweepy write URLs and headers at DEBUG
-    adapter = make_adapter(env.name, env.sim, timeout=0.3)
-    first = adapter.fetch(env.account, None)
+    adapter = env.make_adapter(timeout=0.3)
+    first = env.fetch(adapter=adapter)
     env.clock.advance(200)
     env.sim.faults.inject(kind, platform=env.name, account=env.account.external_id)
     with pytest.raises(FAULTS[kind]) as info:
-        adapter.fetch(env.account, first.cursor)
+        env.fetch(first.cursor, adapter=adapter)
+    assert info.value.requests >= 1  # type: ignore[attr-defined]
     if kind == "rate_limit":
         retry_at = info.value.retry_at  # type: ignore[attr-defined]
         assert retry_at is not None and retry_at > datetime.now(timezone.utc)
     for exc in chain(info.value):
         assert_no_secret(str(exc), repr(exc))
-    recovered = adapter.fetch(env.account, first.cursor)
+    recovered = env.fetch(first.cursor, adapter=adapter)
     assert sorted(ids(recovered)) == sorted(LATER[env.name])
     captured = capsys.readouterr()
     assert_no_secret(caplog.text, captured.out, captured.err,
@@ -371,6 +423,268 @@ def test_usage_headers_slow_down(env: Env) -> None:
     assert env.fetch().slow_down > 1.0
 
 
+# --------------------------------------------------------------------------- bad input
+
+
+def paged_timeline(name: str) -> tuple[list, set[str], set[str]]:
+    """Events filling several pages (feed and X pages of 10, comment pages of 3), and the
+    ids visible at the start and arriving at 100..200 s."""
+    events: list = []
+    if name == "facebook":
+        for n in range(12):
+            events.append(SimPost(-5000 + n, "facebook", PAGE, f"{PAGE}_{n}", f"post {n}"))
+            events += [SimComment(-4000 + n * 10 + k, "facebook", PAGE, f"c{n}_{k}",
+                                  f"{PAGE}_{n}", f"comment {k}", f"9{k}", "Someone")
+                       for k in range(4)]
+        later = [SimPost(100 + n, "facebook", PAGE, f"{PAGE}_new{n}", "new") for n in range(2)]
+        later += [SimComment(110 + k, "facebook", PAGE, f"n0_{k}", f"{PAGE}_0", "late", "8",
+                             "L") for k in range(7)]
+        later += [SimComment(150 + k, "facebook", PAGE, f"n1_{k}", f"{PAGE}_1", "late", "8",
+                             "L") for k in range(5)]
+    else:
+        events += [SimMention(-5000 + n, MEMBER, str(1000 + n), f"@{HANDLE} {n}", "3100",
+                              "Mentioner") for n in range(23)]
+        events += [SimPost(-4000 + n, "x", MEMBER, str(1100 + n), f"own {n}") for n in range(12)]
+        later = [SimMention(100 + n, MEMBER, str(2000 + n), f"@{HANDLE} late {n}", "3100",
+                            "Mentioner") for n in range(12)]
+        later += [SimComment(130 + k, "x", MEMBER, str(2100 + k), "1111", "no at-mention",
+                             str(3200 + k), "Replier", parent_id="1111") for k in range(12)]
+        later.append(SimPost(190, "x", MEMBER, "2200", "own later"))
+    return events + later, {e.id for e in events}, {e.id for e in later}
+
+
+def small_pages(adapter: Platform) -> None:
+    adapter.page_size = 10  # type: ignore[attr-defined]
+    if isinstance(adapter, FacebookPlatform):
+        adapter.comment_page_size = 3
+
+
+def assert_once(batch: Batch, expected: set[str]) -> None:
+    assert sorted(ids(batch)) == sorted(expected)  # every one, none twice
+
+
+@pytest.mark.parametrize("kind", DATA_FAULTS)
+def test_untidy_pages_lose_and_repeat_nothing(variant: str, kind: str) -> None:
+    """Items twice in a response, pages repeating the last item, shuffled pages and empty
+    pages that link onwards: across three polls every item comes exactly once."""
+    name = variant.partition("-")[0]
+    events, first_ids, later_ids = paged_timeline(name)
+    env = start_env(variant, events)
+    try:
+        small_pages(env.adapter)
+        # Empty pages with a next link forever would stall any client: serve a few.
+        times = 2 if kind == "empty_page_with_next" else 10**6
+        deeper = "/comments" if name == "facebook" else "/search/recent"
+        env.sim.faults.inject(kind, times=times, platform=name)
+        env.sim.faults.inject(kind, times=times, platform=name, where=deeper)
+        first = env.fetch()
+        assert_once(first, first_ids)
+        env.clock.advance(200)
+        env.sim.faults.inject(kind, times=times, platform=name)
+        env.sim.faults.inject(kind, times=times, platform=name, where=deeper)
+        second = env.fetch(first.cursor)
+        assert_once(second, later_ids)
+        assert ids(env.fetch(second.cursor)) == []
+    finally:
+        env.sim.stop()
+
+
+def test_edit_between_polls(variant: str) -> None:
+    """Facebook returns an edited item again (same id, new text) when it re-reads it; X does
+    not see in-place edits. Neither repeats an unedited item; an item edited before it was
+    first returned comes once, with its latest text."""
+    name = variant.partition("-")[0]
+    if name == "facebook":
+        edits = [SimEdit(150, "facebook", PAGE, "c1", "EDITED into abuse"),
+                 SimEdit(150, "facebook", PAGE, f"{PAGE}_1", "EDITED post"),
+                 SimEdit(120, "facebook", PAGE, "c5", "EDITED before first seen")]
+        reread, fresh_edit = {"c1", f"{PAGE}_1"}, "c5"
+    else:
+        edits = [SimEdit(150, "x", MEMBER, "110", "EDITED into abuse"),
+                 SimEdit(140, "x", MEMBER, "150", "EDITED before first seen")]
+        reread, fresh_edit = set(), "150"
+    env = start_env(variant, timeline() + edits)
+    try:
+        first = env.fetch()
+        env.clock.advance(200)
+        second = env.fetch(first.cursor)
+        assert_once(second, LATER[name] | reread)
+        items = by_id(second)
+        for item_id in reread | {fresh_edit}:
+            assert items[item_id].text.startswith("EDITED")
+            assert json.loads(items[item_id].raw)[
+                "message" if name == "facebook" else "text"] == items[item_id].text
+        assert ids(env.fetch(second.cursor)) == []
+    finally:
+        env.sim.stop()
+
+
+def test_delete_between_polls(variant: str) -> None:
+    """Deleted items vanish without harm, also when the newest item (the watermark) goes;
+    on Facebook a deleted post's comments vanish with it."""
+    name = variant.partition("-")[0]
+    if name == "facebook":
+        deletes = [SimDelete(150, "facebook", PAGE, f"{PAGE}_1"),  # with c1..c5
+                   SimDelete(250, "facebook", PAGE, f"{PAGE}_3"),  # the newest post
+                   SimPost(300, "facebook", PAGE, f"{PAGE}_4", "after the deletions")]
+        second_ids, last_id = {f"{PAGE}_3"}, f"{PAGE}_4"
+    else:
+        deletes = [SimDelete(150, "x", MEMBER, "100"), SimDelete(150, "x", MEMBER, "130"),
+                   SimDelete(250, "x", MEMBER, "190"),  # the newest tweet
+                   SimMention(300, MEMBER, "200", f"@{HANDLE} after", "3199", "After")]
+        second_ids, last_id = LATER["x"], "200"
+    env = start_env(variant, timeline() + deletes)
+    try:
+        first = env.fetch()
+        env.clock.advance(200)
+        second = env.fetch(first.cursor)
+        assert_once(second, second_ids)
+        env.clock.advance(60)  # t = 260: the newest item is gone
+        third = env.fetch(second.cursor)
+        assert ids(third) == []
+        env.clock.advance(140)
+        assert_once(env.fetch(third.cursor), {last_id})
+        if name == "facebook":
+            gone = requests.get(f"{env.sim.base_url}/v21.0/c1", timeout=5,
+                                params={"access_token": SECRETS["fb-page"]})
+            assert gone.json()["error"]["code"] == 100  # the comment went with its post
+    finally:
+        env.sim.stop()
+
+
+# --------------------------------------------------------------------------- Facebook batch
+
+
+def busy_page(busy_posts: int, new_comments: int) -> tuple[list, set[str]]:
+    """A page whose ``busy_posts`` posts get ``new_comments`` comments each at 100 s (one
+    more post gets a few), and the ids of those new comments."""
+    events: list = []
+    for n in range(busy_posts + 1):
+        events.append(SimPost(-5000 + n, "facebook", PAGE, f"{PAGE}_{n}", f"post {n}"))
+        events += [SimComment(-4000 + k, "facebook", PAGE, f"old{n}_{k}", f"{PAGE}_{n}", "old",
+                              "7", "Old") for k in range(5)]
+    new = [SimComment(100 + k, "facebook", PAGE, f"new{n}_{k}", f"{PAGE}_{n}", "new", "8",
+                      "New") for n in range(busy_posts + 1)
+           for k in range(new_comments if n < busy_posts else 4)]
+    return events + new, {c.id for c in new}
+
+
+def batch_ops(entry: tuple) -> list[dict]:
+    return json.loads(entry[3]["batch"])
+
+
+def test_facebook_fetches_busy_posts_comment_pages_in_one_batch_per_round() -> None:
+    events, new_ids = busy_page(busy_posts=3, new_comments=250)
+    env = start_env("facebook", events)
+    try:
+        first = env.fetch()
+        assert first.requests == 1  # five comments a post fit in the feed's expansion
+        env.clock.advance(400)  # all new comments are out
+        mark = len(env.sim.requests_log)
+        second = env.fetch(first.cursor)
+        sent = env.sim.requests_log[mark:]
+        # 100 comments a post come with the feed; 100 more, then 50, in two batch rounds.
+        assert [(method, path) for _, method, path, _ in sent] == [
+            ("GET", f"/v21.0/{PAGE}/feed"), ("POST", "/"), ("POST", "/")]
+        assert [len(batch_ops(entry)) for entry in sent[1:]] == [3, 3]
+        assert all(op["relative_url"].startswith("v21.0/") for op in batch_ops(sent[1]))
+        assert second.requests == 3
+        assert_once(second, new_ids)
+        idle = env.fetch(second.cursor)
+        assert ids(idle) == [] and idle.requests == 1
+        assert_no_secret(repr(sent))
+    finally:
+        env.sim.stop()
+
+
+def test_facebook_batch_holds_at_most_50_operations() -> None:
+    events, new_ids = busy_page(busy_posts=51, new_comments=2)
+    env = start_env("facebook", events)
+    try:
+        first = env.fetch()
+        env.clock.advance(400)  # all new comments are out
+        env.adapter.comment_page_size = 1  # type: ignore[attr-defined]
+        mark = len(env.sim.requests_log)
+        second = env.fetch(first.cursor)
+        batches = [batch_ops(e) for e in env.sim.requests_log[mark:] if e[1] == "POST"]
+        # Each round asks for the next page of the 52 posts with news: 50, then 2.
+        assert [len(ops) for ops in batches[:4]] == [50, 2, 50, 2]
+        assert max(len(ops) for ops in batches) <= 50
+        assert second.requests == 3 + len(batches)  # three feed pages of 25, then batches
+        assert_once(second, new_ids)
+    finally:
+        env.sim.stop()
+
+
+@pytest.mark.parametrize("kind, error", [
+    ("server_error", TransientPlatformError), ("rate_limit", RateLimited),
+    ("timeout", TransientPlatformError), ("malformed", TransientPlatformError),
+    ("truncated", TransientPlatformError), ("expired_token", AuthExpired)])
+def test_facebook_batch_operation_errors(kind: str, error: type[Exception]) -> None:
+    """A failed operation inside a batch fails the poll like a failed request (the cursor
+    does not move, so nothing is lost), translated in the same one place."""
+    events, new_ids = busy_page(busy_posts=3, new_comments=150)
+    env = start_env("facebook", events)
+    try:
+        first = env.fetch()
+        env.clock.advance(400)  # all new comments are out
+        env.sim.faults.inject(kind, platform="facebook", account=PAGE, where="/comments")
+        with pytest.raises(error) as info:
+            env.fetch(first.cursor)
+        assert info.value.requests == 2  # type: ignore[attr-defined]  # feed + batch
+        for exc in chain(info.value):
+            assert_no_secret(str(exc), repr(exc))
+        if kind == "rate_limit":
+            # The operation's own usage header (one minute to regain access) was read.
+            retry_at = info.value.retry_at  # type: ignore[attr-defined]
+            assert retry_at < datetime.now(timezone.utc) + timedelta(minutes=5)
+        assert_once(env.fetch(first.cursor), new_ids)
+    finally:
+        env.sim.stop()
+
+
+def test_facebook_batch_usage_headers_slow_down() -> None:
+    events, _ = busy_page(busy_posts=2, new_comments=150)
+    env = start_env("facebook", events)
+    try:
+        first = env.fetch()
+        env.clock.advance(400)  # all new comments are out
+        env.sim.app_usage_percent = 90
+        assert env.fetch(first.cursor).slow_down > 1.0
+    finally:
+        env.sim.stop()
+
+
+# --------------------------------------------------------------------------- routing, clock
+
+
+@pytest.mark.parametrize("variant", ["x-session", "x-client"])
+def test_x_routings(variant: str) -> None:
+    env = start_env(variant, timeline())
+    try:
+        client, session = env.adapter._client("token")  # type: ignore[attr-defined]
+        assert isinstance(client, BaseUrlClient) == (env.routing == "client")
+        assert client.session is session
+        assert_once(env.fetch(), FIRST["x"])
+        assert {platform for platform, *_ in env.sim.requests_log} == {"x"}
+    finally:
+        env.sim.stop()
+    with pytest.raises(ValueError, match="routing"):
+        XPlatform(PlatformSettings(base_url="http://127.0.0.1:9"), lookup, routing="proxy")
+
+
+def test_windows_follow_the_adapter_clock(env: Env) -> None:
+    first = env.fetch()
+    env.clock.advance(8 * 86400)  # past both the look-back and the conversation window
+    later = env.fetch(first.cursor)
+    last = env.sim.requests_log[-1]
+    if env.name == "facebook":
+        assert int(last[3]["since"]) == int(env.clock.now - 3 * 86400)
+        assert ids(later) == []  # the new post is older than the look-back now
+    else:
+        assert last[3]["query"] == f"from:{HANDLE}"  # no conversation older than 7 days
+
+
 # --------------------------------------------------------------------------- wire shapes
 
 
@@ -433,9 +747,13 @@ def test_load_timeline_reads_json(tmp_path: Path) -> None:
          "text": "hello", "media": ["https://example.org/x.jpg"]},
         {"type": "mention", "at": 2, "account": "5", "id": "9", "text": "@m",
          "author_id": "3", "author_name": "C"},
+        {"type": "edit", "at": 6, "platform": "facebook", "account": "1", "id": "c",
+         "text": "edited"},
+        {"type": "delete", "at": 7, "platform": "x", "account": "5", "id": "9"},
     ]))
     events = load_timeline(path)
-    assert [type(e) for e in events] == [SimPost, SimMention, SimComment]
+    assert [type(e) for e in events] == [SimPost, SimMention, SimComment, SimEdit, SimDelete]
+    assert events[3] == SimEdit(6, "facebook", "1", "c", "edited")
     assert events[0].media == ("https://example.org/x.jpg",)
     assert load_timeline(str(path)) == events
     assert load_timeline(path.read_text()) == events
@@ -460,6 +778,15 @@ def test_load_timeline_reads_json(tmp_path: Path) -> None:
     ([{"type": "post", "at": 1, "platform": "facebook", "account": "1", "id": "p", "text": "x"},
       {"type": "post", "at": 2, "platform": "facebook", "account": "1", "id": "p", "text": "y"}],
      r"timeline\[1\]\.id: duplicate"),
+    ([{"type": "edit", "at": 1, "platform": "facebook", "account": "1", "id": "nope",
+       "text": "x"}], r"timeline\[0\]\.id: unknown item"),
+    ([{"type": "post", "at": 5, "platform": "facebook", "account": "1", "id": "p", "text": "x"},
+      {"type": "delete", "at": 2, "platform": "facebook", "account": "1", "id": "p"}],
+     r"timeline\[1\]\.at: before item"),
+    ([{"type": "delete", "at": 2, "platform": "facebook", "account": "1"}],
+     r"timeline\[0\]\.id: missing"),
+    ([{"type": "edit", "at": 2, "platform": "x", "account": "1", "id": "p", "text": "t",
+       "media": []}], r"timeline\[0\]\.media: unknown field"),
 ])
 def test_load_timeline_errors_name_index_and_field(entries: list, expected: str) -> None:
     with pytest.raises(ValueError, match=expected):
