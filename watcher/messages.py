@@ -76,16 +76,18 @@ def _where(account: Account) -> str:
 
 
 def render_item_alert(config: Config, member: MemberConfig, account: Account, item: Item,
-                      findings: Sequence[Finding], hide_outcome: str | None = None
-                      ) -> Rendered:
-    """Given one flagged item, its findings and what auto-hide did (None: not tried,
-    "hidden", or why not), return the alert's subject, text and HTML."""
+                      findings: Sequence[Finding], hide_outcome: str | None = None,
+                      revision: int = 0) -> Rendered:
+    """Given one flagged item, its findings, what auto-hide did (None: not tried, "hidden",
+    or why not) and its edit number (0: as first posted), return the alert's subject, text
+    and HTML."""
     labels = [f.label for f in findings]
     urgent = any(f.severity is Severity.URGENT for f in findings)
     names = " and ".join(LABEL_NAMES.get(lab, lab) for lab in labels)
     platform = PLATFORM_NAMES.get(account.platform, account.platform)
     kind = item.kind.value if hasattr(item.kind, "value") else str(item.kind)
-    subject = (f"{'URGENT: ' if urgent else ''}{names.capitalize()} {kind} on "
+    edited = " (edited)" if revision else ""
+    subject = (f"{'URGENT: ' if urgent else ''}{names.capitalize()} {kind}{edited} on "
                f"{member.name}'s {platform}")
     link = item.permalink or "(no link: the platform gave none)"
     author = item.author_name or item.author_id or "unknown (the platform did not say)"

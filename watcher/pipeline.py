@@ -38,6 +38,7 @@ from watcher.store.models import (
     AlertRow,
     FindingRow,
     ItemRow,
+    ItemVersionRow,
     PollStateRow,
 )
 
@@ -182,19 +183,29 @@ class Poller:
             unique.setdefault(item.external_id, item)
         with self.store.session() as s:
             known = self._known(s, account_id, list(unique))
-        new_items = [self._clean(item) for eid, item in unique.items() if eid not in known]
+        cleaned = {eid: self._clean(item) for eid, item in unique.items()}
+        new_items = [item for eid, item in cleaned.items() if eid not in known]
+        # A platform may return an item again because it was edited: its new text is
+        # checked like a new item's, and the old one kept as evidence.
+        edited = [item for eid, item in cleaned.items()
+                  if eid in known and item.text != known[eid]]
         # Detection and hiding happen before the write transaction: the model is CPU work and
         # hiding is a network call, and neither should hold the database's write lock.
-        findings = self._detect(new_items, account, member, now) if new_items else []
+        to_check = new_items + edited
+        findings = self._detect(to_check, account, member, now) if to_check else []
         by_item: dict[str, list[Finding]] = {}
         for f in findings:
             by_item.setdefault(f.item_id, []).append(f)
-        cleaned = {item.external_id: item for item in new_items}
         hides = self._auto_hide(account, [cleaned[eid] for eid in by_item], by_item)
         with self.store.session() as s:
             # Another daemon may have stored some of them meanwhile: never store one twice.
-            raced = self._known(s, account_id, list(cleaned))
+            raced = self._known(s, account_id, [i.external_id for i in new_items])
             rows: dict[str, ItemRow] = {}
+            revisions: dict[str, int] = {}
+            for item in edited:
+                row, revision = self._record_edit(s, account_id, member.id, item, now)
+                if row is not None:
+                    rows[item.external_id], revisions[item.external_id] = row, revision
             for item in new_items:
                 if item.external_id in raced:
                     continue
@@ -214,6 +225,10 @@ class Poller:
                 item_row = rows.get(eid)
                 if item_row is None:
                     continue
+                if eid in revisions:  # an edit alerts only on what is newly wrong with it
+                    had = set(s.scalars(select(FindingRow.label).where(
+                        FindingRow.item_id == item_row.id)))
+                    item_findings = [f for f in item_findings if f.label not in had]
                 for f in item_findings:
                     frow = FindingRow(
                         dedupe_key=f"item:{item_row.id}:{f.label}", item_id=item_row.id,
@@ -234,7 +249,8 @@ class Poller:
                                   account_id=account_id, item_id=item_row.id,
                                   outcome=hides[eid])
             flagged = [Flagged(item=cleaned[eid], item_row_id=rows[eid].id,
-                               findings=tuple(by_item[eid]), hide_outcome=hides.get(eid))
+                               findings=tuple(by_item[eid]), hide_outcome=hides.get(eid),
+                               revision=revisions.get(eid, 0))
                        for eid in finding_ids]
             alerts = 0
             if flagged:
@@ -262,18 +278,44 @@ class Poller:
             # Near a platform limit: stretch this account's interval before we hit it.
             state.not_before = (now + timedelta(seconds=interval * (slow_down - 1))
                                 if slow_down > 1 else None)
-        return PollOutcome(account.key, "ok", new_items=len(rows), findings=stored_findings,
+        return PollOutcome(account.key, "ok", new_items=len(rows) - len(revisions),
+                           findings=stored_findings,
                            alerts=alerts, requests=requests)
 
     @staticmethod
-    def _known(session: Session, account_id: int, external_ids: Sequence[str]) -> set[str]:
-        """Return which of ``external_ids`` the account already has stored."""
-        known: set[str] = set()
+    def _known(session: Session, account_id: int, external_ids: Sequence[str]
+               ) -> dict[str, str]:
+        """Return {external id: stored text} for those of ``external_ids`` already stored."""
+        known: dict[str, str] = {}
         for i in range(0, len(external_ids), 500):
-            known.update(session.scalars(select(ItemRow.external_id).where(
+            rows = session.execute(select(ItemRow.external_id, ItemRow.text).where(
                 ItemRow.account_id == account_id,
-                ItemRow.external_id.in_(external_ids[i:i + 500]))))
+                ItemRow.external_id.in_(external_ids[i:i + 500])))
+            known.update((eid, text) for eid, text in rows)
         return known
+
+    @staticmethod
+    def _record_edit(session: Session, account_id: int, member_id: str, item: Item,
+                     now: datetime) -> tuple[ItemRow | None, int]:
+        """Keep the stored version of an edited item in ``item_versions`` and store the new
+        one in its place. Returns the row and its revision number (1 for the first edit), or
+        (None, 0) if the text is in fact unchanged."""
+        row = session.scalars(select(ItemRow).where(
+            ItemRow.account_id == account_id, ItemRow.external_id == item.external_id)).one()
+        if row.text == item.text:
+            return None, 0
+        session.add(ItemVersionRow(item_id=row.id, text=row.text, raw=row.raw,
+                                   raw_sha256=row.raw_sha256, fetched_at=row.fetched_at,
+                                   superseded_at=now))
+        old_sha = row.raw_sha256
+        row.text, row.raw, row.raw_sha256 = item.text, item.raw, sha256_text(item.raw)
+        row.fetched_at = now
+        revision = (session.scalar(select(func.count(ItemVersionRow.id)).where(
+            ItemVersionRow.item_id == row.id)) or 0) + 1
+        record_action(session, now, "item.edited", member_id=member_id, account_id=account_id,
+                      item_id=row.id, previous_sha256=old_sha, sha256=row.raw_sha256,
+                      revision=revision)
+        return row, revision
 
     def _auto_hide(self, account: Account, items: Sequence[Item],
                    findings: Mapping[str, Sequence[Finding]]) -> dict[str, str]:
@@ -327,6 +369,7 @@ class Poller:
                 return
             state.last_poll_at = now
             state.failures = (state.failures or 0) + 1
+            state.requests_total = (state.requests_total or 0) + getattr(exc, "requests", 0)
             state.last_error = logs.redact_text(f"{type(exc).__name__}: {exc}")[:2000]
             if not_before is not None:
                 state.not_before = not_before

@@ -31,6 +31,13 @@ class Flagged:
     findings: tuple[Finding, ...]
     #: None: auto-hide not tried; "hidden"; or why it could not be hidden
     hide_outcome: str | None = None
+    #: 0 for an item seen for the first time; n for its n-th edit
+    revision: int = 0
+
+    @property
+    def key(self) -> str:
+        """The outbox key of an alert about this item (an edit is a new alert)."""
+        return f"item:{self.item_row_id}" + (f":r{self.revision}" if self.revision else "")
 
     @property
     def severity(self) -> Severity:
@@ -76,9 +83,10 @@ def plan_item_alerts(config: Config, member: MemberConfig, account: Account,
     for f in threats:
         to = _dedupe((member.email, *services))
         plans.append(PlannedAlert(
-            dedupe_key=f"item:{f.item_row_id}", kind="item", severity=Severity.URGENT,
+            dedupe_key=f.key, kind="item", severity=Severity.URGENT,
             to=to, cc=(), rendered=render_item_alert(config, member, account, f.item,
-                                                     f.findings, f.hide_outcome), flagged=(f,)))
+                                                     f.findings, f.hide_outcome, f.revision),
+            flagged=(f,)))
     threshold = config.alerts.pile_on_threshold
     if others and recent_alerts + len(others) > threshold and len(others) > 1:
         first = min(f.item_row_id for f in others)
@@ -91,10 +99,10 @@ def plan_item_alerts(config: Config, member: MemberConfig, account: Account,
     else:
         for f in others:
             plans.append(PlannedAlert(
-                dedupe_key=f"item:{f.item_row_id}", kind="item", severity=f.severity,
+                dedupe_key=f.key, kind="item", severity=f.severity,
                 to=(member.email,), cc=_dedupe(services, [member.email]),
                 rendered=render_item_alert(config, member, account, f.item, f.findings,
-                                           f.hide_outcome),
+                                           f.hide_outcome, f.revision),
                 flagged=(f,)))
     return plans
 

@@ -21,7 +21,14 @@ from watcher.domain import Finding, Item
 from watcher.errors import DetectorError
 from watcher.mailsink import MailSink
 from watcher.store import sha256_text
-from watcher.store.models import ActionRow, AlertRow, FindingRow, ItemRow, PollStateRow
+from watcher.store.models import (
+    ActionRow,
+    AlertRow,
+    FindingRow,
+    ItemRow,
+    ItemVersionRow,
+    PollStateRow,
+)
 
 FB, X = "111", "222"
 TOKENS = {FB: "pipeline-fb-token", X: "pipeline-x-token"}
@@ -267,4 +274,40 @@ def test_polling_resumes_when_the_credential_file_changes(db_url: str, sink: Mai
             assert "account.recovered" in [a.action for a in s.scalars(select(ActionRow))]
         assert any("1_b" in m.get_body(preferencelist=("plain",)).get_content()
                    for m, _ in sink.messages)
+        parts.store.dispose()
+
+
+def test_an_item_edited_into_abuse_is_alerted_again_and_its_old_text_kept(
+        db_url: str, sink: MailSink) -> None:
+    from platforms.simulated import SimEdit
+
+    now = [1_800_000_000.0]
+    timeline = [BASE[0],
+                SimComment(0, "facebook", FB, "1_e", "111_1", "Nice work on the bins.", "57",
+                           "Eve"),
+                SimComment(0, "facebook", FB, "1_b", "111_1", "You are a useless idiot.", "52",
+                           "Bob"),
+                SimEdit(10, "facebook", FB, "1_e", "Nice work? You are a useless idiot."),
+                SimEdit(20, "facebook", FB, "1_b", "You are a useless idiot and a moron.")]
+    with SimulatedPlatform(timeline, tokens=TOKENS, clock=lambda: now[0]) as sim:
+        parts = make(db_url, sim, sink)
+        for platform in parts.poller.platforms.values():
+            platform.clock = lambda: now[0]  # type: ignore[attr-defined]
+        poll_once(parts)
+        assert len(sink.messages) == 1  # only Bob's comment, as first posted
+        now[0] += 15
+        poll_once(parts)
+        subjects = [m["Subject"] for m, _ in sink.messages]
+        assert subjects[-1] == "Offensive comment (edited) on Cllr Jane Smith's Facebook"
+        now[0] += 10
+        poll_once(parts)  # Bob's edit is still just offensive: nothing new to say
+        assert len(sink.messages) == 2
+        with parts.store.session() as s:
+            versions = {v.text for v in s.scalars(select(ItemVersionRow))}
+            assert versions == {"Nice work on the bins.", "You are a useless idiot."}
+            row = s.scalars(select(ItemRow).where(ItemRow.external_id == "1_e")).one()
+            assert row.text == "Nice work? You are a useless idiot."
+            assert row.raw_sha256 == sha256_text(row.raw)
+            edits = [a for a in s.scalars(select(ActionRow)) if a.action == "item.edited"]
+            assert len(edits) == 2
         parts.store.dispose()

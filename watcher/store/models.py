@@ -188,3 +188,17 @@ class ActionRow(Base):
     finding_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     alert_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     detail_json: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class ItemVersionRow(Base):
+    """An earlier text of an item the platform later returned edited: kept as evidence."""
+
+    __tablename__ = "item_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    raw: Mapped[str] = mapped_column(Text)
+    raw_sha256: Mapped[str] = mapped_column(String(64))
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    superseded_at: Mapped[datetime] = mapped_column(UTCDateTime())
