@@ -194,9 +194,12 @@ _SPACED_RE = re.compile(
 _NOT_SEP_RE = re.compile(r"[^ ._\-]")
 _SEP_RUN_RE = re.compile(r"[ ._\-]+")
 
-# Leetspeak digits/symbols next to a letter. Pure numbers ("07700 900456") are left alone.
+# Leetspeak: every digit/symbol in a run of letters and leet characters that holds at least
+# one letter ("1d10t", "00ps"), in one pass, so normalising twice changes nothing. Pure numbers
+# ("07700 900456") are left alone; "!" only between letters ("sh!t", not "idiot!").
 _LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"}
-_LEET_RE = re.compile(r"(?<=[a-z])[013457@$]|[013457@$](?=[a-z])|(?<=[a-z])!(?=[a-z])")
+_LEET_RE = re.compile(r"[013457@$]*[a-z][a-z013457@$]*|(?<=[a-z])!(?=[a-z])")
+_LEET_TABLE = str.maketrans({k: v for k, v in _LEET.items() if k != "!"})
 
 # A token starting with a letter and containing mask characters ("f***ing", "c#nt", "sh_t").
 _MASKED_RE = re.compile(r"(?<![a-z*#%_])[a-z]+[*#%_]+[a-z*#%_]*")
@@ -246,8 +249,10 @@ def _collapse_words(run: str, narrow: int) -> Replacement:
 
 
 def _unleet(match: re.Match[str]) -> str:
-    """Given one leetspeak character, return the letter it stands for."""
-    return _LEET[match.group(0)]
+    """Given a leetspeak run (or a lone "!" between letters), return it with every leet
+    character replaced by the letter it stands for (same length, so offsets stay aligned)."""
+    token = match.group(0)
+    return "i" if token == "!" else token.translate(_LEET_TABLE)
 
 
 @lru_cache(maxsize=4096)
@@ -348,6 +353,8 @@ def normalise_mapped(text: str) -> Normalised:
     current, offsets = _sub_mapped(_LEET_RE, _unleet, current, offsets)
     # Unmask after leetspeak so "f*ck1ng" is "f*cking" by the time it is matched.
     current, offsets = _sub_mapped(_MASKED_RE, _unmask, current, offsets)
+    # Unmasking can put a digit next to a letter again ("a*0" -> "arse0"): one more pass.
+    current, offsets = _sub_mapped(_LEET_RE, _unleet, current, offsets)
     current, offsets = _sub_mapped(_REPEAT_RE, _squeeze_repeat, current, offsets)
     current, offsets = _sub_mapped(_SPACES_RE, lambda m: (" ", [0]), current, offsets)
     # Trim the ends, keeping the map aligned.

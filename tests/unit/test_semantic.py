@@ -1,0 +1,313 @@
+"""Tests of the semantic threat stage (``detectors.semantic``): the int8 MiniLM encoder and
+the threat bank.
+
+The held-out sentences below are in neither bank. ``HELD_*`` were written first; the contrast
+bank was then widened after looking at their errors, so they are slightly optimistic.
+``FRESH_*`` were written after the last change to the banks and head, and scored once.
+Measured at threshold 0.5 (head as shipped): HELD recall 0.89, FPR 0.04; FRESH recall 0.60,
+FPR 0.20; together recall 0.80, FPR 0.08. See ``detectors.semantic`` for what that means.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from detectors import semantic
+from detectors.semantic import MiniLMEncoder, ThreatBank, split_windows
+from watcher.errors import DetectorError
+
+# Floors a little under what was measured, so a re-export that keeps quality passes and one
+# that loses it fails.
+RECALL_FLOOR = 0.75
+FPR_CEILING = 0.12
+
+# Threats, harm wishes and intimidation (written for this project; in no bank).
+HELD_THREATS: tuple[str, ...] = (
+    'Keep voting like that and your house might not be standing much longer.',
+    "Funny how fast a wooden fence burns, isn't it councillor.",
+    'I wonder how your little girl gets to school each morning.',
+    "One of these nights you'll open your front door to a surprise you won't like.",
+    "There's a bullet with your name on it.",
+    "If I ever bump into you down the pub you'll be picking your teeth up off the floor.",
+    "You deserve a good hiding and I'm the one to give it you.",
+    "We're going to make an example of you.",
+    "Can't wait for the day someone finally shuts you up for good.",
+    'Hope you choke on your expenses.',
+    'Shame if your brakes failed on that hill one day.',
+    'You and your cronies will swing for this.',
+    "I'll be at your door at midnight, see how brave you are then.",
+    'Your grandkids should be careful who they talk to on the way home.',
+    "It's easy enough to find out which house on Mill Lane is yours.",
+    "I've parked across from your place three nights running.",
+    "Next time you open your gob at a meeting I'll shut it permanently.",
+    'Somebody ought to put this councillor six feet under.',
+    "Better get a panic alarm fitted, you'll need it.",
+    "You'll be found floating in the river one of these days.",
+    "Let's see how you like a firework through your letterbox.",
+    'Cross us again and your constituency office goes up in smoke.',
+    "Real shame about your wife's car getting keyed, would be worse if it happened again.",
+    "The lads are ready, just say the word and we'll sort her out.",
+    'Everyone who lives near him should go round his house and give him what for.',
+    "I'd happily swing for you and do the prison time.",
+    'Pray you never run into me on a dark street.',
+    "When they drag you through the streets I'll be cheering.",
+    'I hope your house floods with you and your family trapped inside.',
+    'Wishing you a painful end, you deserve nothing less.',
+    "Someone's going to do you serious damage and nobody will blame them.",
+    "We've got people watching your office every day.",
+    "I know your daughter's name and where she works.",
+    'Treason used to be punished by hanging, bring it back for you.',
+    'Enjoy your surgery on Saturday, it might be a lively one. Bring a helmet.',
+    "I'll wait for you after the council meeting, just you and me, no cameras.",
+    'Petrol is cheap and your garage door is wooden.',
+    'Got your reg number, got your address, got plenty of time.',
+    'Every dog has its day and yours is coming, councillor, in a dark alley.',
+    "You'll be leaving this town in an ambulance.",
+    'I hope someone cuts your brakes.',
+    'May you suffer every day for the rest of your miserable life.',
+    "Mess with our kids' school and we'll mess with your kids.",
+    "You won't be so cocky with a broken jaw.",
+)
+
+# Civil, blunt-political and figurative sentences (in no bank).
+HELD_CIVIL: tuple[str, ...] = (
+    'This planning decision will be the death of our village.',
+    'The parking fines are daylight robbery, scrap them.',
+    'Axe the tax!',
+    "I'd murder a decent cup of tea after that six-hour meeting.",
+    "You're finished politically, nobody will vote for you again.",
+    'Step down and let someone competent do the job.',
+    'The new bus timetable is an absolute killer for shift workers.',
+    'Our market has been left to bleed to death by this council.',
+    "You'll get a kicking at the polls in May.",
+    'We will bury this proposal at the planning inquiry.',
+    'Shame on you for closing the youth centre.',
+    'Your voting record is shameful and we will make sure everyone knows it.',
+    'This policy is a ticking time bomb for adult social care.',
+    'The council shot itself in the foot with this one.',
+    "You've stabbed the residents of Oakfield in the back.",
+    'The budget will slash services to the bone.',
+    "I'm going to fight you on this every step of the way.",
+    "We'll see you in court over the licensing decision.",
+    "Could you come to our street party on Sunday? We'd love to have you.",
+    'Thanks for fixing the streetlight so quickly, really appreciated.',
+    'What time does the tip open on bank holidays?',
+    'I know you live locally, so you must see how bad the traffic is.',
+    'Please drive carefully near the school, the kids are back tomorrow.',
+    'My house was burgled last week, can we get more police patrols?',
+    "The fire at the old mill has left the street covered in ash, who's clearing it up?",
+    'Congratulations on your re-election, well deserved.',
+    "Get well soon, we missed you at the residents' meeting.",
+    "Your office said they'd call me back but nobody did.",
+    'Watch the full council meeting live on YouTube tonight at 7.',
+    'Mind your step, the pavement outside the library is cracked.',
+    'The crime rate on our estate is terrifying, people are scared to go out at night.',
+    'Your party has butchered the NHS.',
+    'This tax rise will crucify small businesses.',
+    'You lot are dead in the water after this vote.',
+    'The opposition will eat you alive in the debate.',
+    'I could strangle whoever designed this car park.',
+    'Time to drain the swamp at county hall.',
+    "Let's give them hell at the consultation meeting.",
+    'The queue at the recycling centre is killing me.',
+    'Our campaign will hit you where it hurts: at the ballot box.',
+    'The fireworks on the green scared my dog half to death.',
+    'Rest in peace to the former mayor, a true servant of the town.',
+    'I hope the sun shines for your charity walk on Saturday.',
+    'Nobody will miss the old bus station, good riddance to that eyesore.',
+    'Your days in the cabinet are over after this scandal.',
+)
+
+# Written after the banks were final; scored once.
+FRESH_THREATS: tuple[str, ...] = (
+    'Your kneecaps are on borrowed time, councillor.',
+    "Someone's going to pour paraffin through your door one of these nights.",
+    "I'd love five minutes alone with you in a quiet lane.",
+    'Tell your missus to stop jogging by the canal on her own.',
+    'I hope they find you in a ditch.',
+    'The people of this town will string you up when they get the chance.',
+    "You won't be opening any more community centres when I'm done with you.",
+    "We'll be paying your nice semi on Church Road a visit tonight.",
+    "I've got a tin of petrol in the shed with your name on it.",
+    'Better start checking your car for surprises every morning.',
+    "One day you'll walk out of that surgery and we'll be there.",
+    'Hope your next holiday is a one-way trip in a coffin.',
+    'Plenty of blokes round here would do you for a tenner.',
+    "You're going to get hurt, and it'll be your own fault.",
+    'I saw your lad at the bus stop yesterday, he looks just like you.',
+    "Don't bother locking the door, it won't help.",
+    'Somebody should put you out of our misery.',
+    "We're organising a welcome party for you at your house, bring a first aid kit.",
+    'Last councillor who crossed us needed a new face.',
+    "I'll make sure you never speak at another meeting.",
+)
+
+FRESH_CIVIL: tuple[str, ...] = (
+    'The leisure centre closure is a kick in the teeth for families.',
+    "You'll be out on your ear at the next election.",
+    'The consultation was a massacre of common sense.',
+    'This bin strike is murder, the street stinks.',
+    'Your council has strangled the life out of the market.',
+    "I'd happily swing by the surgery on Saturday if you have time.",
+    'Could you pay our allotment society a visit next month?',
+    'The old cinema went up in flames in 1974, any plans for a plaque?',
+    'Your speech last night was killer, well done.',
+    "We'll make sure every voter knows what you did to the library.",
+    'Our street was flooded again, my car is a write-off.',
+    'Your wife did a lovely job opening the fete.',
+    'The lads from the football club send their thanks for the new pitch.',
+    "I nearly died laughing at the council's new logo.",
+    'The council tax hike is highway robbery.',
+    'Give them both barrels at the scrutiny committee, councillor!',
+    'Fight fire with fire and object to every application they submit.',
+    'Please can someone remove the dead fox outside number 12?',
+    "The mayor's car was blocking the disabled bay again.",
+    "I'll be outside the council offices on Monday with the petition, come and sign.",
+)
+
+ALL_THREATS = HELD_THREATS + FRESH_THREATS
+ALL_CIVIL = HELD_CIVIL + FRESH_CIVIL
+
+
+@pytest.fixture(scope="module")
+def encoder() -> MiniLMEncoder:
+    return MiniLMEncoder()
+
+
+@pytest.fixture(scope="module")
+def bank(encoder: MiniLMEncoder) -> ThreatBank:
+    return ThreatBank(encoder)
+
+
+def test_held_out_sets_are_not_in_the_banks() -> None:
+    banks = {p.lower() for p in semantic.THREAT_PATTERNS + semantic.CONTRAST_PATTERNS}
+    assert len(HELD_THREATS) >= 40 and len(HELD_CIVIL) >= 40
+    assert not banks & {s.lower() for s in ALL_THREATS + ALL_CIVIL}
+
+
+def test_banks_are_big_and_distinct() -> None:
+    assert len(semantic.THREAT_PATTERNS) >= 150
+    assert len(set(semantic.THREAT_PATTERNS)) == len(semantic.THREAT_PATTERNS)
+    assert len(set(semantic.CONTRAST_PATTERNS)) == len(semantic.CONTRAST_PATTERNS)
+    assert not set(semantic.THREAT_PATTERNS) & set(semantic.CONTRAST_PATTERNS)
+
+
+def test_embeddings_are_normalised_and_deterministic(encoder: MiniLMEncoder) -> None:
+    texts = ["I know where you live.", "Thanks for fixing the bins.", "", "ok"] * 20
+    first = encoder.encode(texts)
+    assert first.shape == (80, semantic.EMBEDDING_DIM)
+    assert first.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(first, axis=1), 1.0, atol=1e-5)
+    # Same input, same output, bit for bit.
+    np.testing.assert_array_equal(first, encoder.encode(texts))
+    # Dynamic int8 quantisation scales activations per batch, so a text's vector moves a
+    # little with its batch neighbours (most for near-empty texts: 0.96 for "ok" measured).
+    alone = np.vstack([encoder.encode([t]) for t in texts[:4]])
+    assert float((alone * first[:4]).sum(axis=1).min()) > 0.94
+    assert float((alone[:2] * first[:2]).sum(axis=1).min()) > 0.97
+    assert encoder.encode([]).shape == (0, semantic.EMBEDDING_DIM)
+
+
+def test_paraphrases_are_near_and_unrelated_texts_far(encoder: MiniLMEncoder) -> None:
+    a, b, c = encoder.encode(
+        ["I know where you live.", "I know your home address.", "The bins are late."]
+    )
+    assert float(a @ b) > float(a @ c) + 0.2
+
+
+def _rate(bank: ThreatBank, texts: tuple[str, ...]) -> float:
+    return sum(p >= bank.threshold for p, _ in bank.score(texts)) / len(texts)
+
+
+def test_held_out_threats_score_above_threshold(bank: ThreatBank) -> None:
+    recall = _rate(bank, ALL_THREATS)
+    assert recall >= RECALL_FLOOR, recall
+
+
+def test_held_out_civil_sentences_score_below_threshold(bank: ThreatBank) -> None:
+    fpr = _rate(bank, ALL_CIVIL)
+    assert fpr <= FPR_CEILING, fpr
+
+
+def test_the_briefs_examples_are_caught_with_a_reason(bank: ThreatBank) -> None:
+    texts = [
+        "a can of petrol and a match would sort your office out",
+        "people like you get what they deserve one dark night",
+        "watch your back",
+        "it'd be a shame if something happened to that nice car of yours",
+    ]
+    for text, (p, nearest) in zip(texts, bank.score(texts), strict=True):
+        assert 0.0 <= p <= 1.0
+        assert p >= bank.threshold, text
+        assert nearest in semantic.THREAT_PATTERNS
+
+
+def test_figurative_examples_stay_low(bank: ThreatBank) -> None:
+    texts = ["this decision will kill the high street", "kill the bill", "resign!"]
+    assert all(p < bank.threshold for p, _ in bank.score(texts))
+
+
+def test_a_threat_at_the_end_of_a_long_comment_is_seen(bank: ThreatBank) -> None:
+    filler = "The roads in this ward are in a terrible state and nobody fixes them. " * 12
+    (p, _), = bank.score([filler + "I know where you live and I'm coming round tonight."])
+    assert p >= bank.threshold
+
+
+def test_empty_and_one_megabyte_texts(bank: ThreatBank) -> None:
+    huge = ("the council meeting was long and dull " * 30000)[:1_000_000]
+    scores = bank.score(["", "   ", huge, "🤬" * 1000])
+    assert len(scores) == 4
+    assert scores[0][0] == 0.0 and scores[1][0] == 0.0
+    assert all(0.0 <= p <= 1.0 for p, _ in scores)
+    assert bank.encoder.encode([huge]).shape == (1, semantic.EMBEDDING_DIM)
+
+
+def test_split_windows_is_bounded() -> None:
+    assert split_windows("") == [""]
+    assert split_windows("one two three") == ["one two three"]
+    # A short multi-sentence text is read whole first, then sentence by sentence.
+    assert split_windows("A can of petrol. A match. Your office, tonight.")[0] == (
+        "A can of petrol. A match. Your office, tonight."
+    )
+    two = split_windows("Thanks for the meeting last night. I know where your kids go to school.")
+    assert two[1:] == ["Thanks for the meeting last night.", "I know where your kids go to school."]
+    long = " ".join(f"word{i}" for i in range(10_000))
+    windows = split_windows(long)
+    assert len(windows) == semantic.MAX_WINDOWS
+    assert all(len(w.split()) <= semantic.WINDOW_WORDS for w in windows)
+
+
+def _copy_model(tmp_path: Path) -> Path:
+    dest = tmp_path / "minilm"
+    shutil.copytree(semantic.MODEL_DIR, dest)
+    return dest
+
+
+@pytest.mark.parametrize("name", [semantic.MODEL_FILE, semantic.TOKENIZER_FILE])
+def test_missing_model_file_names_it(tmp_path: Path, name: str) -> None:
+    folder = _copy_model(tmp_path)
+    (folder / name).unlink()
+    with pytest.raises(DetectorError, match=name):
+        MiniLMEncoder(folder)
+
+
+@pytest.mark.parametrize("name", [semantic.MODEL_FILE, semantic.TOKENIZER_FILE])
+def test_corrupt_model_file_names_it(tmp_path: Path, name: str) -> None:
+    folder = _copy_model(tmp_path)
+    (folder / name).write_bytes(b"not a model")
+    with pytest.raises(DetectorError, match=name):
+        MiniLMEncoder(folder)
+
+
+def test_missing_head_names_it(encoder: MiniLMEncoder, tmp_path: Path) -> None:
+    with pytest.raises(DetectorError, match=semantic.HEAD_FILE):
+        ThreatBank(encoder, head_path=tmp_path / semantic.HEAD_FILE)
+
+
+def test_head_fitted_on_other_banks_is_refused(encoder: MiniLMEncoder) -> None:
+    with pytest.raises(DetectorError, match="other banks"):
+        ThreatBank(encoder, threats=semantic.THREAT_PATTERNS[:-1])
