@@ -23,6 +23,8 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import phonenumbers
+
 from detectors.text import Normalised, normalise_mapped
 from watcher.domain import TEXT_LABELS, Classification
 
@@ -432,10 +434,46 @@ _THREAT_RULES: tuple[Rule, ...] = (
           r"\b(?:string|hang)(?:ing|ed)? (?:[a-z']{1,20} ){0,3}?(?:from|on) (?:a |the )?"
           r"lamp ?posts?\b"),
     _rule("threat", 0.8, "threat: gallows talk",
-          r"\b(?:bring back|get|fetch|ready|prepare) the (?:rope|noose|gallows|guillotine)\b"),
+          r"\b(?:bring back|get|fetch|ready|prepare) the (?:rope|noose|gallows|guillotine)\b"
+          r"|\b(?:guillotines?|gallows|nooses?|lamp ?posts?) for (?:the|all|every|you|them)\b"),
+    _rule("threat", 0.9, "wish of death",
+          r"\bstep in front of (?:a|the) (?:train|bus|lorry|truck)\b|"
+          r"\bthe only good (?:[a-z]+ ){0,2}[a-z]+ is a dead (?:[a-z]+ ){0,2}[a-z]+\b|"
+          r"^(?:(?:die|dead)[ .!]*){1,}$"),
+    _rule("threat", 0.85, "wish of harm",
+          r"\bhope (?:the|your|his|her|their) (?:cancer|tumou?r|illness|disease) "
+          r"(?:spreads|comes back|gets (?:you|him|her|worse)|kills)\b|"
+          r"\bhope (?:you|he|she|they) (?:get|gets|catch|catches) (?:cancer|covid|aids|ebola)\b"),
+    _rule("threat", 0.85, "says harm is coming to the member",
+          r"\b(?:you'?re|you are|ur|you r|u r|he'?s|she'?s) (?:gonna|going to|gunna|gonna end "
+          r"up|going to end up) (?:get|getting|be|being) (?:shot|stabbed|hurt|done in|battered|"
+          r"knifed|glassed|jumped|killed|murdered|smashed)\b"),
+    _rule("threat", 0.85, "says the member deserves violence",
+          r"\b(?:wants|needs|deserves|could do with|is asking for) (?:gutting|shooting|"
+          r"stabbing|hanging|a bullet|a beating|a kicking|a slap|stringing up|knifing|"
+          r"a good hiding|burning)\b"),
+    _rule("threat", 0.8, "threat of retribution",
+          r"\b(?:you'?ll|you will|u'?ll|you're gonna|you are going to) pay for (?:this|that|it)"
+          r"\b(?!,? (?:at|in) the (?:ballot|polls|election|next election))"),
 )
 
+# Publishing where someone lives together with a call to act on it: intimidation (CONTRACT §4).
+_VISIT_CALL_RE = re.compile(
+    r"\b(?:pay (?:him|her|them|the [a-z]+) a (?:little )?visit|go (?:round|over|nuts|and see)"
+    r"|pop round|knock on (?:his|her|their) door|visit (?:him|her|them)|you know what to do"
+    r"|let'?s (?:all )?go|we should (?:all )?go|get round there|have a word with (?:him|her))\b")
+
 _OFFENSIVE_RULES: tuple[Rule, ...] = (
+    # --- emoji used as insults ---
+    _rule("offensive", 0.85, "obscene gesture (middle-finger emoji)", r"\U0001f595"),
+    _rule("offensive", 0.85, "insult in emoji aimed at a person",
+          r"\b(?:you'?re|you are|ur|u r|what|he'?s|she'?s|such) (?:a |an |such a )?"
+          r"[\U0001f921\U0001f437\U0001f416\U0001f400\U0001f401\U0001f40d\U0001f4a9"
+          r"\U0001f921\U0001f92e\U0001f40d\U0001f98a]"),
+    _rule("offensive", 0.95, "racist abuse in emoji",
+          r"[\U0001f412\U0001f435\U0001f98d\U0001f34c]\s*[\U0001f412\U0001f435\U0001f98d"
+          r"\U0001f34c]|\b(?:jungle|go back|back home|monkey|ape)\b.{0,20}"
+          r"[\U0001f412\U0001f435\U0001f98d\U0001f34c]"),
     # --- insults aimed at a person ---
     _rule("offensive", 0.95, "insult aimed at the member",
           rf"\b{_YOU}{_ADJ_GAP}{_SEP}{_STRONG}\b(?!')"),
@@ -753,16 +791,41 @@ def _personal_data_hits(doc: Normalised) -> list[_Hit]:
         _PERSONAL_DATA_CONTEXT_RE.search(text) or _THIRD_PERSON_RE.search(text)
     )
 
-    def add(score: float, match: re.Match[str], note: str) -> None:
+    def add(score: float, match: re.Match[str] | tuple[int, int], note: str) -> None:
         if own:
-            score, note = min(score, 0.45), note + ", apparently the commenter's own"
-        hits.append(_Hit(score, _reason(doc, *match.span(), note, folded=True)))
+            # Still published for all to see on the member's page: the member should remove
+            # it, but it is the commenter's choice, so it scores lower than someone else's.
+            # A strong identifier (phone, email, house and street) still counts; a postcode
+            # or a street alone, given by its own resident, does not.
+            score = min(score, 0.6) if score >= 0.8 else min(score, 0.45)
+            note += ", apparently the commenter's own"
+        span = match.span() if isinstance(match, re.Match) else match
+        hits.append(_Hit(score, _reason(doc, *span, note, folded=True)))
+
+    seen_numbers: set[str] = set()
+    for start, end, digits, personal in _phone_numbers(text):
+        seen_numbers.add(digits[-10:])
+        if not personal:
+            add(0.3, (start, end), "non-geographic number, usually an organisation's")
+            continue
+        add(0.95 if context or digits.startswith(("447", "07")) else
+            (0.4 if public else 0.8), (start, end), "phone number")
+    for match in _limited(_NHS_RE.finditer(text)):
+        if _nhs_checksum_ok(re.sub(r"\D", "", match.group(1))):
+            add(0.95, match, "NHS number")
+    for match in _limited(_DOB_RE.finditer(text)):
+        add(0.85, match, "date of birth")
+    if _PERSON_RE.search(text):
+        for match in _limited(_PLATE_RE.finditer(text)):
+            add(0.7, match, "vehicle registration of a named person")
 
     for match in _limited(_MOBILE_RE.finditer(text)):
-        add(0.95, match, "UK mobile number")
+        if re.sub(r"\D", "", match.group(0))[-10:] not in seen_numbers:
+            add(0.95, match, "UK mobile number")
     for match in _limited(_LANDLINE_RE.finditer(text)):
         digits = sum(c.isdigit() for c in match.group(0))
-        if digits in (10, 11, 12, 13):
+        if digits in (10, 11, 12, 13) and \
+                re.sub(r"\D", "", match.group(0))[-10:] not in seen_numbers:
             add(0.95 if context else (0.4 if public else 0.75), match, "UK phone number")
     for match in _limited(_SERVICE_NUMBER_RE.finditer(text)):
         add(0.3, match, "non-geographic number, usually an organisation's")
@@ -792,6 +855,64 @@ def _personal_data_hits(doc: Normalised) -> list[_Hit]:
     for match in _limited(_NI_NUMBER_RE.finditer(text)):
         add(0.9, match, "National Insurance number")
     return hits
+
+
+_NUMBER_WORDS = {"oh": "0", "o": "0", "zero": "0", "nought": "0", "one": "1", "two": "2",
+                 "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
+                 "eight": "8", "nine": "9"}
+# Ten or more digits written one at a time, spaced ("0 7 7 0 0 ...") or spelt out
+# ("oh one one three, four nine six ..."): a number dressed up to slip past a filter.
+_DIGIT_RUN_RE = re.compile(
+    r"(?<![\w])(?:(?:\d|" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True))
+    + r")[ ,.\-]{1,3}){9,14}(?:\d|" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True))
+    + r")(?![\w])")
+_NHS_RE = re.compile(r"\bnhs (?:number|no\.?|num)\b[^\d]{0,12}(\d{3}[ \-]?\d{3}[ \-]?\d{4})\b")
+_DOB_RE = re.compile(
+    r"\b(?:dob|d\.o\.b\.?|date of birth|born on|birthday is)\b[: ]{0,3}"
+    r"\d{1,2}(?:[/.\-]\d{1,2}[/.\-]\d{2,4}|(?:st|nd|rd|th)? [a-z]{3,9},? \d{4})")
+_PLATE_RE = re.compile(r"\b[a-z]{2}\d{2} ?[a-z]{3}\b")
+_PERSON_RE = re.compile(r"\b(?:cllr|councillor|he|she|his|her|him|bloke|man|woman|lady|guy)\b"
+                        r"|\b[a-z]+'s (?:car|van|range rover|audi|bmw|merc|transit)\b")
+
+
+_PERSONAL_NUMBER_TYPES = frozenset({
+    phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE,
+    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE, phonenumbers.PhoneNumberType.PERSONAL_NUMBER,
+    phonenumbers.PhoneNumberType.UNKNOWN,
+})
+
+
+def _phone_numbers(text: str) -> list[tuple[int, int, str, bool]]:
+    """Given folded text, return (start, end, digits, personal) for each valid phone number,
+    found by Google's libphonenumber, including numbers written digit by digit or in words.
+    ``personal`` is False for numbers organisations use (0300/0800/0845, premium, shared)."""
+    found: list[tuple[int, int, str, bool]] = []
+    for match in phonenumbers.PhoneNumberMatcher(text, "GB", leniency=phonenumbers.Leniency.VALID,
+                                                 max_tries=_MAX_MATCHES_PER_RULE * 4):
+        number = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
+        personal = phonenumbers.number_type(match.number) in _PERSONAL_NUMBER_TYPES
+        found.append((match.start, match.end, number.lstrip("+"), personal))
+    for run in _limited(_DIGIT_RUN_RE.finditer(text)):
+        digits = "".join(_NUMBER_WORDS.get(tok, tok)
+                         for tok in re.findall(r"\d|[a-z]+", run.group(0)))
+        try:
+            parsed = phonenumbers.parse(digits, "GB")
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_possible_number(parsed) and \
+                not any(s <= run.start() < e for s, e, _, _ in found):
+            found.append((run.start(), run.end(), digits, True))
+    return found[:_MAX_MATCHES_PER_RULE]
+
+
+def _nhs_checksum_ok(digits: str) -> bool:
+    """Given ten digits, say whether they pass the NHS number's modulus-11 check."""
+    if len(digits) != 10:
+        return False
+    total = sum(int(d) * w for d, w in zip(digits[:9], range(10, 1, -1), strict=True))
+    check = 11 - total % 11
+    check = 0 if check == 11 else check
+    return check != 10 and check == int(digits[9])
 
 
 def _limited(matches: Iterable[re.Match[str]]) -> list[re.Match[str]]:
@@ -960,6 +1081,11 @@ class RulesClassifier:
         by_label["offensive"] = _run_rules(doc, _OFFENSIVE_RULES)
         by_label["personal_data"] = _personal_data_hits(doc)
         by_label["defamation"] = _defamation_hits(doc, member)
+        visit = _VISIT_CALL_RE.search(doc.folded)
+        if visit and any(h.score >= 0.5 for h in by_label["personal_data"]):
+            by_label["threat"].append(_Hit(0.9, _reason(
+                doc, *visit.span(), "intimidation: someone's details published with a call "
+                "to go there", folded=True)))
         scores: dict[str, float] = {}
         reasons: dict[str, tuple[str, ...]] = {}
         for label in TEXT_LABELS:

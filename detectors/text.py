@@ -198,7 +198,9 @@ _SEP_RUN_RE = re.compile(r"[ ._\-]+")
 # one letter ("1d10t", "00ps"), in one pass, so normalising twice changes nothing. Pure numbers
 # ("07700 900456") are left alone; "!" only between letters ("sh!t", not "idiot!").
 _LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"}
-_LEET_RE = re.compile(r"[013457@$]*[a-z][a-z013457@$]*|(?<=[a-z])!(?=[a-z])")
+# The look-behind makes a match start only where a run starts, so a long run of digits with
+# no letter is scanned once, not once from every position (which would be quadratic).
+_LEET_RE = re.compile(r"(?<![a-z013457@$])[013457@$]*[a-z][a-z013457@$]*|(?<=[a-z])!(?=[a-z])")
 _LEET_TABLE = str.maketrans({k: v for k, v in _LEET.items() if k != "!"})
 
 # A token starting with a letter and containing mask characters ("f***ing", "c#nt", "sh_t").

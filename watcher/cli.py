@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Any, TextIO
 
-from watcher import __version__, logs
+from watcher import __version__, logs, models_cli
 from watcher import config as config_mod
 from watcher.errors import ConfigError, CredentialError, WatcherError
 
@@ -51,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database administration")
     dbsub = db.add_subparsers(dest="db_command", required=True, metavar="SUBCOMMAND")
     dbsub.add_parser("upgrade", parents=[common], help="create or migrate the schema")
+    models_cli.add_parser(sub, common)
     return p
 
 
@@ -258,7 +259,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": cmd_run, "poll": cmd_poll, "check": cmd_check, "classify": cmd_classify,
-            "findings": cmd_findings, "demo": cmd_demo}
+            "findings": cmd_findings, "demo": cmd_demo, "models": models_cli.run}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -268,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo" and "--log-level" not in (argv or sys.argv):
         level = "WARNING"  # the demo prints its own story; logs would drown it
     # Logs go to stdout for the daemon (journald); to stderr for commands that print results.
-    to_stderr = args.command in ("classify", "findings", "demo", "check", "poll", "db")
+    to_stderr = args.command in ("classify", "findings", "demo", "check", "poll", "db", "models")
     logs.configure(level=level, stream=sys.stderr if to_stderr else sys.stdout)
     handler = cmd_db_upgrade if args.command == "db" else COMMANDS[args.command]
     try:

@@ -275,8 +275,8 @@ def _thresholds(v: Any) -> dict[str, float]:
 
 
 def _engine(v: Any) -> str:
-    if _str(v) not in ("default", "detoxify"):
-        raise ValueError(f"unknown engine {v!r}; known: default, detoxify")
+    if _str(v) not in ("default", "rules", "detoxify"):
+        raise ValueError(f"unknown engine {v!r}; known: default, rules, detoxify")
     return v
 
 

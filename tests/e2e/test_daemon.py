@@ -168,7 +168,8 @@ def test_poll_once_and_check_and_bad_config(db_url: str, tmp_path: Path,
                              capture_output=True, text=True, timeout=60)
     assert missing.returncode == 1 and "WATCHER_CRED_FB_JSMITH" in missing.stdout
 
-    time.sleep(1.2)  # the first wave is visible
+    frozen = sim.started_at + 1.2  # the first wave is visible, the second not yet
+    sim.clock = lambda: frozen
     once = subprocess.run(run + ["poll", "--once", "--config", str(config)], env=env,
                           capture_output=True, text=True, timeout=60)
     assert once.returncode == 0, once.stdout + once.stderr

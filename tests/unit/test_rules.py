@@ -562,13 +562,15 @@ def test_classify_rejects_mismatched_members() -> None:
         CLASSIFIER.classify(["a", "b"], ["Cllr X"])
 
 
-def test_registry_default_is_rules() -> None:
-    classifier = text_classifier("default")
-    assert isinstance(classifier, RulesClassifier)
-    assert "default" in names()
+def test_registry_rules_and_default_engines() -> None:
+    from detectors.ensemble import EnsembleClassifier
+
+    assert isinstance(text_classifier("rules"), RulesClassifier)
+    assert isinstance(text_classifier("default"), EnsembleClassifier)
+    assert {"default", "rules", "detoxify"} <= set(names())
 
 
-@pytest.mark.parametrize("engine", ["detoxify", "", "rules", "DEFAULT"])
+@pytest.mark.parametrize("engine", ["", "bert", "DEFAULT"])
 def test_registry_rejects_unknown_engines(engine: str) -> None:
     with pytest.raises(ValueError, match="default"):
         text_classifier(engine)
