@@ -7,7 +7,8 @@ Each stage does what it is good at, measured on the council sets (``benchmarks/e
   ``defamation`` and ``personal_data``;
 - tox-block (a BiLSTM trained on the Jigsaw data, ``detectors/toxblock.py``) catches insults,
   obscenity and identity attacks worded in ways no list foresees; its threat head is weak on
-  implicit threats, so it only ever raises a threat score;
+  implicit threats and fires on figurative violence, so it only ever raises the threat score
+  of a comment that addresses someone;
 - the MiniLM threat bank (``detectors/semantic.py``) sees threats phrased without keywords
   ("a can of petrol and a match would sort your office out"). On its own it flags too much
   civil text, so it runs only on comments that address a person and that the rules did not
@@ -84,7 +85,9 @@ class EnsembleClassifier:
                 top = max(("insult", "obscene", "identity_hate"), key=heads.__getitem__)
                 reasons["offensive"].append(f"text model: {top.replace('_', ' ')} "
                                             f"{heads[top]:.2f}")
-            if heads["threat"] > scores["threat"]:
+            # tox-block's threat head also fires on figurative violence ("this budget will
+            # kill the high street"): it counts only when the comment addresses someone.
+            if heads["threat"] > scores["threat"] and _ADDRESSES.search(texts[i][:5000]):
                 scores["threat"] = heads["threat"]
                 reasons["threat"].append(f"text model: threat {heads['threat']:.2f}")
             if i in semantic:

@@ -66,3 +66,19 @@ def test_findings_and_db_upgrade(db_url: str, tmp_path: Path,
 def test_missing_config_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "--config", str(tmp_path / "nope.toml")]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_missing_model_fails_at_start_with_how_to_fix(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("torch")
+    from detectors import registry
+
+    monkeypatch.setattr(registry, "_loaded", {})
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "state"))
+    path = tmp_path / "watcher.toml"
+    path.write_text(config_text(f"sqlite:///{tmp_path / 'w.db'}", members=MEMBERS,
+                                extra='[detectors.text]\nengine = "detoxify"\n'))
+    assert main(["poll", "--once", "--config", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "watcher models import" in err and str(tmp_path / "state") in err
