@@ -685,6 +685,23 @@ _ALLEGATIONS: tuple[tuple[float, str, re.Pattern[str]], ...] = tuple(
          r"\bdrink[- ]driv\w*|\bdrunk[- ]driv\w*|\bturned up drunk\b|\bbullied (?:staff|"
          r"officers|members|colleagues)\b|\bhid (?:his|her|their) (?:interests?|shares|"
          r"donations)\b|\bfailed to declare\b|\bundeclared (?:interests?|gifts|donations)\b"),
+        (0.85, "alleges sexual misconduct",
+         r"\bgrop(?:ed|es|ing)\b|\bsexually (?:harass|assault|abus)\w*|\bmolest\w*|"
+         r"\bindecent(?:ly)? (?:assault|expos)\w*|\bexposed (?:himself|herself)\b"),
+        (0.85, "alleges drug crime",
+         r"\bdeals? (?:coke|cocaine|drugs|weed|heroin|crack|pills)\b|\bdrug dealer\b|"
+         r"\b(?:cannabis|weed|skunk) (?:farm|factory)\b"),
+        (0.85, "alleges fraud or corruption",
+         r"\bforg(?:es|ed|ing|ery)\b|\bfake address\b|\brig(?:s|ged|ging)? (?:the|votes|"
+         r"tender|tendering|contract|ballot|election|count)\b|\bsecret (?:stake|share|shares|"
+         r"interest|payments?)\b|\bbought (?:his|her|their) (?:votes|seat)\b|\btook (?:cash|"
+         r"money|backhanders?|£\S+|\d+k)\b.{0,60}\b(?:from|in return for|to drop|to approve|"
+         r"to wave)\b|\bin return for (?:the|his|her|their) vote\b|\bpaid (?:himself|"
+         r"herself|themselves) twice\b|\bcorrupt to the core\b|\bclaim(?:s|ed|ing)? "
+         r"(?:single person|benefits?|expenses)\b.{0,40}\b(?:while|whilst|but|when)\b|"
+         r"\blets? (?:it|them|both|the flats?) out\b|\bsub-?lets?\b|\bknowingly (?:lied|"
+         r"misled)\b|\blied to (?:full |the )?(?:council|committee|police|auditors)\b|"
+         r"\bdrives? (?:round |around )?(?:uninsured|without insurance|banned|disqualified)\b"),
         (0.45, "alleges lying (often political)", r"\blied\b|\bliars?\b|\bdishonest\b|"
          r"\bcheat(?:ed|s|ing)?\b"),
     )
@@ -699,6 +716,7 @@ _ROLE_RE = re.compile(
     r"current )?(?:councillor|cllr|leader|council leader|mayor|chair|chairman|chairwoman|"
     r"chairperson|chief executive|ceo|cabinet member|portfolio holder|ward councillor|mp|"
     r"officer|planning officer|lead member|treasurer|clerk|head teacher|headteacher|husband|"
+    r"director|finance director|housing director|chief exec|deputy leader|head of [a-z]+|"
     r"wife|partner|son|daughter|brother|sister)\b|\b(?:cabinet member|portfolio holder|lead "
     r"member|spokesperson|executive member|member|councillor|cllr|mp) for [a-z]+"
 )
