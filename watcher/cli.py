@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import os
 import signal
@@ -163,7 +164,10 @@ def cmd_classify(args: argparse.Namespace) -> int:
         else TextDetectorConfig()
     classifier = registry.text_classifier(text_cfg.engine)
     thresholds = text_cfg.thresholds
-    source = open(args.input, encoding="utf-8", errors="replace") if args.input else sys.stdin
+    # Invalid UTF-8 becomes U+FFFD rather than stopping the run: one bad byte must not lose
+    # the rest of a million-line file.
+    source = (open(args.input, encoding="utf-8", errors="replace") if args.input
+              else io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace"))
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     errors = 0
     chunk: list[tuple[int, dict[str, Any] | str]] = []

@@ -82,3 +82,22 @@ def test_missing_model_fails_at_start_with_how_to_fix(tmp_path: Path,
     assert main(["poll", "--once", "--config", str(path)]) == 1
     err = capsys.readouterr().err
     assert "watcher models import" in err and str(tmp_path / "state") in err
+
+
+def test_classify_streams_stdin_with_invalid_utf8(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    config = tmp_path / "watcher.toml"
+    config.write_text('[detectors.text]\nengine = "rules"\n')
+    lines = [b'{"id": "bad", "text": "caf\xe9 \xff you are a useless idiot"}']
+    lines += [f'{{"id": "{i}", "text": "comment number {i}"}}'.encode() for i in range(20_000)]
+    result = subprocess.run([sys.executable, "-m", "watcher.cli", "classify", "--config",
+                             str(config)], input=b"\n".join(lines) + b"\n",
+                            capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stderr.decode()
+    out = result.stdout.decode().splitlines()
+    assert len(out) == 20_001
+    first = json.loads(out[0])
+    assert first["id"] == "bad" and "offensive" in first["labels"]
+    assert [json.loads(line)["id"] for line in out[1:4]] == ["0", "1", "2"]
