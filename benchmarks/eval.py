@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from detectors.ensemble import EnsembleClassifier  # noqa: E402
 from detectors.rules import RulesClassifier  # noqa: E402
+from detectors.text import labels_over  # noqa: E402
 from watcher.config import TextDetectorConfig  # noqa: E402
 from watcher.domain import TEXT_LABELS  # noqa: E402
 
@@ -106,8 +107,7 @@ def main() -> None:
     started = time.perf_counter()
     results = clf.classify([r["text"] for r in rows])
     elapsed = time.perf_counter() - started
-    predicted = [{lab for lab in TEXT_LABELS if c.scores.get(lab, 0.0) >= thresholds[lab]}
-                 for c in results]
+    predicted = [set(labels_over(c.scores, thresholds)) for c in results]
     metrics = evaluate(rows, predicted)
     print(f"set: {SETS[args.set].name}, {args.half} ({len(rows)} comments), "
           f"engine: {args.engine}, "

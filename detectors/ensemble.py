@@ -67,10 +67,11 @@ class EnsembleClassifier:
             return []
         ruled = self.rules.classify(texts, members)
         jigsaw = self.toxblock.predict(texts)
+        addressed = [_ADDRESSES.search(text[:5000]) is not None for text in texts]
         # The bank is the slow stage: only comments that address someone and that the rules
         # have not already called a threat.
-        ask = [i for i, (text, r) in enumerate(zip(texts, ruled, strict=True))
-               if r.scores.get("threat", 0.0) < 0.5 and _ADDRESSES.search(text[:5000])]
+        ask = [i for i, r in enumerate(ruled)
+               if addressed[i] and r.scores.get("threat", 0.0) < 0.5]
         with self._bank_lock:
             semantic = dict(zip(ask, self.bank.score([texts[i] for i in ask]), strict=True))
         out = []
@@ -87,7 +88,7 @@ class EnsembleClassifier:
                                             f"{heads[top]:.2f}")
             # tox-block's threat head also fires on figurative violence ("this budget will
             # kill the high street"): it counts only when the comment addresses someone.
-            if heads["threat"] > scores["threat"] and _ADDRESSES.search(texts[i][:5000]):
+            if heads["threat"] > scores["threat"] and addressed[i]:
                 scores["threat"] = heads["threat"]
                 reasons["threat"].append(f"text model: threat {heads['threat']:.2f}")
             if i in semantic:

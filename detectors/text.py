@@ -390,6 +390,16 @@ DEFAULT_THRESHOLDS: Mapping[str, float] = {
     "personal_data": 0.5,
 }
 
+
+
+def labels_over(scores: Mapping[str, float], thresholds: Mapping[str, float]) -> list[str]:
+    """Given a classification's scores and thresholds, return the labels flagged: those with
+    a threshold whose score reaches it, ``TEXT_LABELS`` first, in order."""
+    order = list(TEXT_LABELS) + sorted(set(scores) - set(TEXT_LABELS))
+    return [lab for lab in order
+            if lab in scores and lab in thresholds and scores[lab] >= thresholds[lab]]
+
+
 # Threats go to the member and member services at once (CONTRACT §5); the rest are HIGH.
 _SEVERITY: Mapping[str, Severity] = {"threat": Severity.URGENT}
 
@@ -436,13 +446,10 @@ class TextDetector:
     ) -> list[Finding]:
         """Given an item, its classification and the configured thresholds, return the
         findings for the labels at or over threshold (``TEXT_LABELS`` order first)."""
-        labels = list(TEXT_LABELS) + sorted(set(result.scores) - set(TEXT_LABELS))
+        merged = {**DEFAULT_THRESHOLDS, **thresholds}
         findings: list[Finding] = []
-        for label in labels:
-            score = result.scores.get(label)
-            threshold = thresholds.get(label, DEFAULT_THRESHOLDS.get(label))
-            if score is None or threshold is None or score < threshold:
-                continue
+        for label in labels_over(result.scores, merged):
+            score, threshold = result.scores[label], merged[label]
             reasons = tuple(result.reasons.get(label, ()))
             if not reasons:
                 # A finding must say why; fall back to the score itself.

@@ -101,8 +101,9 @@ def cmd_check(args: argparse.Namespace) -> int:
           f"{sum(len(m.accounts) for m in config.members)} accounts)")
     ok = True
     try:
-        Store(config.database.url).ping()
-        print(f"database {config.database.url.split('@')[-1]}: reachable")
+        store = Store(config.database.url)
+        store.ping()
+        print(f"database {store.safe_url}: reachable")
     except WatcherError as exc:
         print(f"database: FAILED: {exc}")
         ok = False
@@ -158,6 +159,7 @@ def _read_jsonl(stream: TextIO) -> Iterator[tuple[int, dict[str, Any] | str]]:
 
 def cmd_classify(args: argparse.Namespace) -> int:
     from detectors import registry
+    from detectors.text import labels_over
     from watcher.config import TextDetectorConfig
 
     text_cfg = _load(args).text if (args.config or os.environ.get("WATCHER_CONFIG")) \
@@ -184,13 +186,12 @@ def cmd_classify(args: argparse.Namespace) -> int:
                 out.write(json.dumps({"id": None, "error": obj}) + "\n")
                 continue
             c = next(results)
+            flagged = labels_over(c.scores, thresholds)
             out.write(json.dumps({
                 "id": obj.get("id"),
-                "labels": [lab for lab, score in c.scores.items()
-                           if lab in thresholds and score >= thresholds[lab]],
+                "labels": flagged,
                 "scores": {k: round(v, 4) for k, v in c.scores.items()},
-                "reasons": [r for lab in c.scores for r in c.reasons.get(lab, ())
-                            if lab in thresholds and c.scores[lab] >= thresholds[lab]],
+                "reasons": [r for lab in flagged for r in c.reasons.get(lab, ())],
             }, ensure_ascii=False) + "\n")
         chunk.clear()
 

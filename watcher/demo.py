@@ -68,7 +68,6 @@ TIMELINE = [
                "Her mobile is 07700 900982, ring her and tell her what you think.", "5507",
                "Lee Grant"),
 ]
-EXPECTED = {"flagged": 6, "clean": 6}
 
 
 def demo_config(directory: Path, sim_url: str, smtp_port: int, seconds: float) -> str:

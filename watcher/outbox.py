@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 
 from alerts.base import Channel, Message
 from watcher import logs
@@ -54,7 +54,8 @@ class Outbox:
     def pending(self) -> int:
         """Return how many alerts are waiting to be delivered."""
         with self.store.session() as s:
-            return len(s.scalars(select(AlertRow.id).where(AlertRow.status == "pending")).all())
+            return s.scalar(select(func.count(AlertRow.id))
+                            .where(AlertRow.status == "pending")) or 0
 
     def deliver_due(self, limit: int = 100) -> DeliveryReport:
         """Send every alert that is due, urgent first, at most ``limit`` of them.

@@ -99,6 +99,15 @@ def write_alert(session: Session, plan: PlannedAlert, member_id: str, account_id
     return row
 
 
+def _note_failure(state: PollStateRow, now: datetime, exc: BaseException) -> None:
+    """Record a failed poll on the account's state: when, how many in a row, the requests it
+    cost, and the error (secrets redacted)."""
+    state.last_poll_at = now
+    state.failures = (state.failures or 0) + 1
+    state.requests_total = (state.requests_total or 0) + getattr(exc, "requests", 0)
+    state.last_error = logs.redact_text(f"{type(exc).__name__}: {exc}")[:2000]
+
+
 class Poller:
     """Polls accounts one at a time. Safe to call from several threads for different accounts."""
 
@@ -367,10 +376,7 @@ class Poller:
             state = s.get(PollStateRow, account_id)
             if state is None:
                 return
-            state.last_poll_at = now
-            state.failures = (state.failures or 0) + 1
-            state.requests_total = (state.requests_total or 0) + getattr(exc, "requests", 0)
-            state.last_error = logs.redact_text(f"{type(exc).__name__}: {exc}")[:2000]
+            _note_failure(state, now, exc)
             if not_before is not None:
                 state.not_before = not_before
 
@@ -384,9 +390,7 @@ class Poller:
         with self.store.session() as s:
             state = s.get(PollStateRow, account_id)
             assert state is not None
-            state.last_poll_at = now
-            state.failures = (state.failures or 0) + 1
-            state.last_error = f"{type(exc).__name__}: {error}"[:2000]
+            _note_failure(state, now, exc)
             if not state.problem_open:
                 state.problem_open = True
                 plan = plan_account_problem(self.config, member, account, error, now)
