@@ -8,7 +8,7 @@ comments (zero-width characters, look-alike letters, leetspeak, masks, spaced le
 stretched letters, emoji).
 
 Stages can be compared: ``--engine rules`` (rules alone), ``rules+model`` (rules and
-tox-block), ``default`` (rules, tox-block and the MiniLM threat bank).
+tox-block), ``default`` (rules, tox-block and the council model).
 
 Run: ``.venv/bin/python benchmarks/eval.py [--engine default] [--set eval|dev] [--errors]``
 """
@@ -53,15 +53,10 @@ def load(path: Path) -> list[dict]:
 
 
 class RulesPlusModel(EnsembleClassifier):
-    """The default engine without the semantic threat stage (for the comparison)."""
+    """The default engine without the council model (for the comparison)."""
 
-    def __init__(self) -> None:
-        super().__init__(bank=_NoBank())
-
-
-class _NoBank:
-    def score(self, texts):  # type: ignore[no-untyped-def]
-        return [(0.0, "") for _ in texts]
+    def _read(self, texts):  # type: ignore[no-untyped-def]
+        return [dict.fromkeys(self.council.labels, 0.0) for _ in texts]
 
 
 def engine(name: str):  # type: ignore[no-untyped-def]

@@ -1,31 +1,33 @@
-"""The default text engine: rules, the tox-block model and the MiniLM threat bank, together.
+"""The default text engine: rules, tox-block and the council model, together.
 
 Each stage does what it is good at, measured on the council sets (``benchmarks/eval.py``):
 
 - rules (``detectors/rules.py``) are precise and explain themselves: threats aimed at the
-  member, defamation, personal data, obfuscated abuse; they are the only source of
-  ``defamation`` and ``personal_data``;
+  member, defamation, personal data, obfuscated abuse;
+- the council model (MiniLM fine-tuned on labelled council comments, ``detectors/council.py``)
+  generalises where patterns cannot: implicit threats ("just drove past your gaff, lights were
+  on"), allegations worded in new ways, insults no list foresees. It reads the normalised
+  comment (a long one window by window) and its probability is mapped so that its own
+  threshold lands on the label's configured one;
 - tox-block (a BiLSTM trained on the Jigsaw data, ``detectors/toxblock.py``) catches insults,
-  obscenity and identity attacks worded in ways no list foresees; its threat head is weak on
-  implicit threats and fires on figurative violence, so it only ever raises the threat score
-  of a comment that addresses someone;
-- the MiniLM threat bank (``detectors/semantic.py``) sees threats phrased without keywords
-  ("a can of petrol and a match would sort your office out"). On its own it flags too much
-  civil text, so it runs only on comments that address a person and that the rules did not
-  already call a threat, and a hit counts only when it is strong, or when tox-block also finds
-  the comment hostile.
+  obscenity and identity attacks; its threat head is weak on implicit threats and fires on
+  figurative violence, so it only ever raises the threat score of a comment that addresses
+  someone.
 
-All three load once, at construction: a missing or corrupt model file fails at start.
+A label's score is the highest any stage gives it, and every stage that passes the threshold
+adds its reason. All stages load once, at construction: a missing or corrupt model file fails
+at start.
 """
 
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Sequence
 
+from detectors.council import CouncilModel, to_score
 from detectors.rules import RulesClassifier
-from detectors.semantic import ThreatBank
+from detectors.semantic import WINDOW_WORDS, has_words, split_windows
+from detectors.text import DEFAULT_THRESHOLDS, normalise
 from detectors.toxblock import JIGSAW_LABELS, ToxBlockModel
 from watcher.domain import TEXT_LABELS, Classification
 
@@ -35,11 +37,6 @@ _ADDRESSES = re.compile(
     r"councillor|councilor|mp|mayor|leader|family|kids|wife|husband|house|home|office|car|"
     r"surgery)\b", re.IGNORECASE)
 
-#: A semantic threat hit this strong counts on its own ...
-SEMANTIC_ALONE = 0.88
-#: ... and one this strong counts when tox-block finds the comment hostile too.
-SEMANTIC_WITH_HOSTILITY = 0.75
-HOSTILE = 0.35
 #: tox-block's insult/obscene/identity-hate probability that maps to the offensive threshold
 #: (0.8): civil and political comments on the council sets stay below 0.4.
 MODEL_OFFENSIVE_AT_THRESHOLD = 0.6
@@ -51,15 +48,12 @@ class EnsembleClassifier:
     name = "default"
 
     def __init__(self, rules: RulesClassifier | None = None, toxblock: ToxBlockModel | None = None,
-                 bank: ThreatBank | None = None) -> None:
+                 council: CouncilModel | None = None) -> None:
         """Load every stage (raises DetectorError naming a missing or corrupt model file)."""
         self.rules = rules or RulesClassifier()
         self.toxblock = toxblock or ToxBlockModel()
-        self.bank = bank or ThreatBank()
-        self.version = f"ensemble-1+{self.rules.name}-{self.rules.version}"
-        # The daemon classifies from several poll threads; the encoder's tokenizer keeps
-        # per-call padding state, so the bank is used by one thread at a time.
-        self._bank_lock = threading.Lock()
+        self.council = council or CouncilModel()
+        self.version = f"ensemble-2+{self.rules.name}-{self.rules.version}"
 
     def classify(self, texts: Sequence[str], members: Sequence[str | None] | None = None
                  ) -> list[Classification]:
@@ -67,13 +61,7 @@ class EnsembleClassifier:
             return []
         ruled = self.rules.classify(texts, members)
         jigsaw = self.toxblock.predict(texts)
-        addressed = [_ADDRESSES.search(text[:5000]) is not None for text in texts]
-        # The bank is the slow stage: only comments that address someone and that the rules
-        # have not already called a threat.
-        ask = [i for i, r in enumerate(ruled)
-               if addressed[i] and r.scores.get("threat", 0.0) < 0.5]
-        with self._bank_lock:
-            semantic = dict(zip(ask, self.bank.score([texts[i] for i in ask]), strict=True))
+        learned = self._read(texts)
         out = []
         for i, r in enumerate(ruled):
             heads = dict(zip(JIGSAW_LABELS, (float(x) for x in jigsaw[i]), strict=True))
@@ -88,25 +76,46 @@ class EnsembleClassifier:
                                             f"{heads[top]:.2f}")
             # tox-block's threat head also fires on figurative violence ("this budget will
             # kill the high street"): it counts only when the comment addresses someone.
-            if heads["threat"] > scores["threat"] and addressed[i]:
+            if heads["threat"] > scores["threat"] and _ADDRESSES.search(texts[i][:5000]):
                 scores["threat"] = heads["threat"]
                 reasons["threat"].append(f"text model: threat {heads['threat']:.2f}")
-            if i in semantic:
-                similarity, nearest = semantic[i]
-                hostile = max(heads["toxic"], heads["threat"], heads["insult"]) >= HOSTILE
-                if similarity >= SEMANTIC_ALONE or (similarity >= SEMANTIC_WITH_HOSTILITY
-                                                    and hostile):
-                    value = 0.5 + 0.45 * similarity
-                    if value > scores["threat"]:
-                        scores["threat"] = value
-                        reasons["threat"].append(
-                            f"reads like a threat ({similarity:.2f} similar to "
-                            f"\"{nearest}\")")
+            for label, probability in learned[i].items():
+                threshold = self.council.thresholds[label]
+                value = to_score(probability, threshold, DEFAULT_THRESHOLDS[label])
+                if value > scores[label]:
+                    scores[label] = value
+                    if probability >= threshold:
+                        reasons[label].append(f"council model: {label.replace('_', ' ')} "
+                                              f"{probability:.2f}")
+                scores[f"council.{label}"] = round(probability, 4)
             for head, value in heads.items():
                 scores[f"jigsaw.{head}"] = round(value, 4)
-            if i in semantic:
-                scores["semantic.threat"] = semantic[i][0]
             out.append(Classification(scores={k: min(1.0, max(0.0, v))
                                               for k, v in scores.items()},
                                       reasons={k: tuple(v) for k, v in reasons.items() if v}))
         return out
+
+    def _read(self, texts: Sequence[str]) -> list[dict[str, float]]:
+        """Given texts, return per text the council model's probability per label.
+
+        A comment of up to ``WINDOW_WORDS`` words is read whole (that is how the model was
+        trained); a longer one is split into windows (``split_windows``) so a threat after a
+        paragraph of complaint is read on its own, and each label takes its highest window.
+        """
+        windows: list[str] = []
+        owner: list[int] = []
+        for i, text in enumerate(texts):
+            doc = normalise(text)
+            pieces = [doc] if len(doc.split()) <= WINDOW_WORDS else split_windows(doc)
+            for window in pieces:
+                if has_words(window):
+                    windows.append(window)
+                    owner.append(i)
+        labels = self.council.labels
+        learned = [dict.fromkeys(labels, 0.0) for _ in texts]
+        if windows:
+            probs = self.council.predict(windows)
+            for w, i in enumerate(owner):
+                for j, label in enumerate(labels):
+                    learned[i][label] = max(learned[i][label], float(probs[w, j]))
+        return learned

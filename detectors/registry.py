@@ -1,6 +1,6 @@
 """Text classifier engines by name (config ``text.engine``).
 
-"default" is the ensemble of rules, the embedded tox-block model and the MiniLM threat bank
+"default" is the ensemble of rules, the embedded tox-block model and the council model
 (``detectors/ensemble.py``), which needs no download and no network; "rules" is the rules
 classifier alone (no model files at all). "detoxify" is
 Detoxify's model from files imported by ``watcher models import`` (no network either); it needs

@@ -1,70 +1,33 @@
-"""The semantic threat stage: sentence embeddings compared with a bank of threat patterns.
+"""What the transformer stages share: windows of long texts, ONNX loading, the phrase banks.
 
-Keyword rules (``detectors.rules``) miss paraphrases: "a can of petrol and a match would sort
-your office out" names no violent verb. Here every comment is embedded with all-MiniLM-L6-v2
-(int8 ONNX, ``detectors/models/minilm/``, made by ``scripts/export_minilm.py``) and compared
-with two banks written for this project:
-
-* ``THREAT_PATTERNS``: threats of violence to the member, family, home, car, office or surgery;
-  death and harm wishes; "know where you live"; stalking and veiled menace; arson; "what
-  happens to traitors"; incitement.
-* ``CONTRAST_PATTERNS``: civil, blunt-political and figurative sentences that share words with
-  threats ("this decision will kill the high street", "kill the bill", "you'll be destroyed at
-  the ballot box").
-
-A comment's threat probability comes from a tiny logistic model over two numbers: its mean
-similarity to its ``K`` nearest threat patterns and to its ``K`` nearest contrast patterns.
-Its three weights are fitted by ``scripts/train_threat_head.py`` (leave-one-out over the banks)
-and shipped in ``detectors/models/minilm/threat_head.json`` with a hash of both banks, so an
-edited bank without a refit is caught at load. Nothing is trained at run time.
-
-Runs on onnxruntime, numpy and the ``tokenizers`` library: no torch.
-
-Measured (threshold 0.5; tests/unit/test_semantic.py holds the sets): held-out threats recall
-0.80 and held-out civil/political/figurative false-positive rate 0.08 (64 and 65 sentences;
-on the 20 + 20 written after the banks were frozen: 0.60 and 0.20). On general social media
-text the rate is higher (~15% of non-offensive tweets, ~29% of offensive-but-not-threatening
-ones in Davidson et al.), so this is a second opinion beside the rules, not a verdict alone.
-Dynamic int8 quantisation scales activations per batch: a text's score can move by a few
-hundredths with its batch neighbours (same input list, same result, bit for bit).
+* ``split_windows`` cuts a long comment into pieces a 64-token model can read whole, so a
+  threat at the end of a long comment is still seen (``detectors.ensemble``).
+* ``load_tokenizer``, ``load_session`` and ``bert_feeds`` load and feed a BERT-style ONNX
+  model on onnxruntime and ``tokenizers`` alone: no torch (``detectors.council``).
+* ``THREAT_PATTERNS`` and ``CONTRAST_PATTERNS`` are phrase banks written for this project:
+  threats of violence to the member, family, home, car, office or surgery, death and harm
+  wishes, "know where you live", veiled menace; and civil, blunt-political and figurative
+  sentences that share words with threats ("this decision will kill the high street", "kill
+  the bill"). Session 1 matched comments against them by sentence-embedding similarity; the
+  council model now learns from them (``scripts/train_council_model.py`` trains on both).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
 import os
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from watcher.errors import DetectorError
 
-MODEL_DIR = Path(__file__).resolve().parent / "models" / "minilm"
-MODEL_FILE = "model.onnx"
-TOKENIZER_FILE = "tokenizer.json"
-HEAD_FILE = "threat_head.json"
-EMBEDDING_DIM = 384
-# Comments are short; 64 word pieces hold ~45 English words. Longer texts are split into
-# windows (``split_windows``) so a threat at the end of a long comment is still seen.
-MAX_TOKENS = 64
-BATCH_SIZE = 64
-# A word piece is at least one character; cutting each window's characters at this bound keeps
-# the tokenizer's work constant on hostile input without ever cutting inside MAX_TOKENS.
-_MAX_WINDOW_CHARS = MAX_TOKENS * 24
 # Words per window when a long text is split, and how many windows a text may use: enough for
 # the longest comment a platform allows (Facebook ~8,000 characters), bounded for 1 MB inputs.
 WINDOW_WORDS = 40
 # Shorter sentences are joined to the next one: alone they carry too little to embed.
 MIN_SENTENCE_WORDS = 4
 MAX_WINDOWS = 32
-# How many nearest patterns of each bank are averaged: 1 is noisy, larger blurs the bank.
-K_NEAREST = 3
-DEFAULT_THRESHOLD = 0.5
 
 
 def _cores() -> int:
@@ -75,76 +38,19 @@ def _cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-class MiniLMEncoder:
-    """all-MiniLM-L6-v2 sentence embeddings on onnxruntime: mean-pooled, L2-normalised.
-
-    Loads the model and tokenizer once, in ``__init__``; ``encode`` may be called from one
-    thread at a time per instance (onnxruntime sessions are thread-safe, but the tokenizer's
-    padding settings are per instance).
-    """
-
-    def __init__(
-        self,
-        model_dir: Path | str = MODEL_DIR,
-        *,
-        max_tokens: int = MAX_TOKENS,
-        batch_size: int = BATCH_SIZE,
-        threads: int | None = None,
-    ) -> None:
-        """Given the folder holding ``model.onnx`` and ``tokenizer.json``, load both.
-
-        ``threads`` defaults to the cores this process may use.
-        Raises ``DetectorError`` naming the file if either is missing or cannot be loaded.
-        """
-        model_dir = Path(model_dir)
-        self.max_tokens = max_tokens
-        self.batch_size = batch_size
-        self._tokenizer = _load_tokenizer(model_dir / TOKENIZER_FILE, max_tokens)
-        self._session = _load_session(model_dir / MODEL_FILE, threads or _cores())
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Given texts, return their embeddings as a float32 array of shape (n, 384), each row
-        of unit length (a text with no tokens gets the embedding of "[CLS] [SEP]").
-
-        Texts longer than ``max_tokens`` word pieces are truncated; use ``split_windows`` first
-        to see all of a long text.
-        """
-        out = np.zeros((len(texts), EMBEDDING_DIM), dtype=np.float32)
-        if not texts:
-            return out
-        clipped = [t[:_MAX_WINDOW_CHARS] if isinstance(t, str) else str(t) for t in texts]
-        encodings = self._tokenizer.encode_batch(clipped)
-        # Sorting every text by length before batching keeps padding (wasted work) minimal.
-        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            out[idx] = self._encode_batch([encodings[i].ids for i in idx])
-        return out
-
-    def _encode_batch(self, ids: list[list[int]]) -> np.ndarray:
-        """Given token id lists, return their pooled, normalised embeddings (len(ids), 384)."""
-        width = max(len(row) for row in ids)
-        input_ids = np.zeros((len(ids), width), dtype=np.int64)  # 0 is [PAD]
-        mask = np.zeros((len(ids), width), dtype=np.int64)
-        for r, row in enumerate(ids):
-            input_ids[r, : len(row)] = row
-            mask[r, : len(row)] = 1
-        feeds = {
-            "input_ids": input_ids,
-            "attention_mask": mask,
-            "token_type_ids": np.zeros_like(input_ids),
-        }
-        try:
-            hidden = self._session.run(None, feeds)[0]
-        except Exception as exc:  # onnxruntime raises its own types; keep our tree
-            raise DetectorError(f"MiniLM encoder failed: {exc}") from exc
-        weights = mask[:, :, None].astype(np.float32)
-        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+def bert_feeds(ids: list[list[int]]) -> dict[str, np.ndarray]:
+    """Given token id lists, return a BERT model's three inputs, padded to the longest."""
+    width = max(len(row) for row in ids)
+    input_ids = np.zeros((len(ids), width), dtype=np.int64)  # 0 is [PAD]
+    mask = np.zeros((len(ids), width), dtype=np.int64)
+    for r, row in enumerate(ids):
+        input_ids[r, : len(row)] = row
+        mask[r, : len(row)] = 1
+    return {"input_ids": input_ids, "attention_mask": mask,
+            "token_type_ids": np.zeros_like(input_ids)}
 
 
-def _load_tokenizer(path: Path, max_tokens: int):  # -> tokenizers.Tokenizer
+def load_tokenizer(path: Path, max_tokens: int, what: str = "model"):  # -> tokenizers.Tokenizer
     """Given tokenizer.json's path, return a Tokenizer truncating to ``max_tokens`` and not
     padding (padding is done per batch). Raises ``DetectorError`` naming the file."""
     try:
@@ -152,18 +58,18 @@ def _load_tokenizer(path: Path, max_tokens: int):  # -> tokenizers.Tokenizer
     except ImportError as exc:
         raise DetectorError(f"the 'tokenizers' package is needed for {path}: {exc}") from exc
     if not path.is_file():
-        raise DetectorError(f"MiniLM tokenizer file missing: {path}")
+        raise DetectorError(f"{what} tokenizer file missing: {path}")
     try:
         tok = Tokenizer.from_file(str(path))
     except Exception as exc:  # tokenizers raises a bare Exception on bad JSON
-        raise DetectorError(f"MiniLM tokenizer file unreadable: {path}: {exc}") from exc
+        raise DetectorError(f"{what} tokenizer file unreadable: {path}: {exc}") from exc
     # The shipped file pads every text to 128: undo that, we pad to the longest in a batch.
     tok.no_padding()
     tok.enable_truncation(max_tokens)
     return tok
 
 
-def _load_session(path: Path, threads: int):  # -> onnxruntime.InferenceSession
+def load_session(path: Path, threads: int, what: str = "model"):  # -> onnxruntime.InferenceSession
     """Given model.onnx's path and a thread count, return an onnxruntime session on CPU.
 
     Raises ``DetectorError`` naming the file if it is missing, unreadable or not the encoder.
@@ -173,7 +79,7 @@ def _load_session(path: Path, threads: int):  # -> onnxruntime.InferenceSession
     except ImportError as exc:
         raise DetectorError(f"the 'onnxruntime' package is needed for {path}: {exc}") from exc
     if not path.is_file():
-        raise DetectorError(f"MiniLM model file missing: {path}")
+        raise DetectorError(f"{what} model file missing: {path}")
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     # One graph, run op after op: parallelism inside ops is where the time goes.
@@ -185,10 +91,10 @@ def _load_session(path: Path, threads: int):  # -> onnxruntime.InferenceSession
             str(path), sess_options=options, providers=["CPUExecutionProvider"]
         )
     except Exception as exc:  # onnxruntime's exceptions are not a public hierarchy
-        raise DetectorError(f"MiniLM model file unreadable: {path}: {exc}") from exc
+        raise DetectorError(f"{what} model file unreadable: {path}: {exc}") from exc
     names = {i.name for i in session.get_inputs()}
     if names != {"input_ids", "attention_mask", "token_type_ids"}:
-        raise DetectorError(f"MiniLM model file has unexpected inputs {sorted(names)}: {path}")
+        raise DetectorError(f"{what} model file has unexpected inputs {sorted(names)}: {path}")
     return session
 
 
@@ -197,6 +103,12 @@ def _load_session(path: Path, threads: int):  # -> onnxruntime.InferenceSession
 # --------------------------------------------------------------------------------------------
 
 _WORDY = re.compile(r"\w")
+
+
+def has_words(window: str) -> bool:
+    """Say whether a window holds a letter or digit: one without says nothing a model can
+    judge, and scores 0 rather than whatever "[CLS] [SEP]" happens to be near."""
+    return _WORDY.search(window) is not None
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\n+")
 
 
@@ -618,135 +530,3 @@ CONTRAST_PATTERNS: tuple[str, ...] = (
     "Random question but does anyone still use a fax machine?",
     "Bought new trainers and they already hurt my feet.",
 )
-
-
-def bank_hash(threats: Sequence[str] = THREAT_PATTERNS,
-              contrasts: Sequence[str] = CONTRAST_PATTERNS) -> str:
-    """Given the two banks, return a SHA-256 over their exact text (order included)."""
-    digest = hashlib.sha256()
-    for name, bank in (("threat", threats), ("contrast", contrasts)):
-        for phrase in bank:
-            digest.update(f"{name}\x00{phrase}\x00".encode())
-    return digest.hexdigest()
-
-
-def knn_features(sims: np.ndarray, k: int = K_NEAREST) -> np.ndarray:
-    """Given a similarity matrix (n texts x m patterns), return each row's mean of its ``k``
-    largest values, shape (n,)."""
-    k = min(k, sims.shape[1])
-    top = np.partition(sims, sims.shape[1] - k, axis=1)[:, -k:]
-    return top.mean(axis=1)
-
-
-@dataclass(frozen=True)
-class Head:
-    """The logistic head: P(threat) = sigmoid(w_threat * t + w_contrast * c + bias), where t
-    and c are the mean similarities to the K nearest threat and contrast patterns."""
-
-    w_threat: float
-    w_contrast: float
-    bias: float
-    k: int
-    threshold: float
-
-    def probability(self, t: np.ndarray, c: np.ndarray) -> np.ndarray:
-        """Given the two feature vectors, return the threat probabilities in [0, 1]."""
-        z = self.w_threat * t + self.w_contrast * c + self.bias
-        return 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))
-
-
-def load_head(path: Path, expected_hash: str) -> Head:
-    """Given threat_head.json's path and the current banks' hash, return the ``Head``.
-
-    Raises ``DetectorError`` naming the file if it is missing, malformed, or was fitted on
-    different banks (run ``scripts/train_threat_head.py`` after editing a bank).
-    """
-    if not path.is_file():
-        raise DetectorError(f"threat head file missing: {path}")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        head = Head(
-            w_threat=float(data["w_threat"]),
-            w_contrast=float(data["w_contrast"]),
-            bias=float(data["bias"]),
-            k=int(data["k"]),
-            threshold=float(data["threshold"]),
-        )
-        fitted_on = str(data["bank_sha256"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise DetectorError(f"threat head file unreadable: {path}: {exc}") from exc
-    if not all(math.isfinite(v) for v in (head.w_threat, head.w_contrast, head.bias)):
-        raise DetectorError(f"threat head file has non-finite weights: {path}")
-    if fitted_on != expected_hash:
-        raise DetectorError(
-            f"threat head file {path} was fitted on other banks; "
-            "run scripts/train_threat_head.py"
-        )
-    return head
-
-
-class ThreatBank:
-    """Scores texts for threat by their nearest threat and contrast patterns.
-
-    The pattern embeddings are computed once, when the bank is made (~0.5 s).
-    """
-
-    def __init__(
-        self,
-        encoder: MiniLMEncoder | None = None,
-        *,
-        threats: Sequence[str] = THREAT_PATTERNS,
-        contrasts: Sequence[str] = CONTRAST_PATTERNS,
-        head_path: Path | str | None = None,
-    ) -> None:
-        """Given an encoder (a new ``MiniLMEncoder`` if None), the banks and the head file
-        (``models/minilm/threat_head.json`` if None), embed the banks and load the head.
-
-        Raises ``DetectorError`` naming the file if a model file or the head is missing,
-        unreadable, or fitted on other banks.
-        """
-        self.encoder = encoder or MiniLMEncoder()
-        self.threats = tuple(threats)
-        self.contrasts = tuple(contrasts)
-        path = Path(head_path) if head_path is not None else MODEL_DIR / HEAD_FILE
-        self.head = load_head(path, bank_hash(self.threats, self.contrasts))
-        self.threshold = self.head.threshold
-        self._threat_vecs = self.encoder.encode(self.threats)
-        self._contrast_vecs = self.encoder.encode(self.contrasts)
-
-    def score(self, texts: Sequence[str]) -> list[tuple[float, str]]:
-        """Given texts, return for each (threat probability in [0, 1], nearest threat
-        pattern). A long text is split into windows and scored by its most threatening one.
-        """
-        windows: list[str] = []
-        owner: list[int] = []
-        for i, text in enumerate(texts):
-            for window in split_windows(text):
-                windows.append(window)
-                owner.append(i)
-        probs, nearest = self.score_windows(windows)
-        best: list[tuple[float, str]] = [(0.0, "") for _ in texts]
-        for i, p, near in zip(owner, probs, nearest, strict=True):
-            if p > best[i][0] or not best[i][1]:
-                best[i] = (p, near)
-        return best
-
-    def score_windows(self, windows: Sequence[str]) -> tuple[list[float], list[str]]:
-        """Given short texts (each within the encoder's token bound), return their threat
-        probabilities and nearest threat patterns, in order."""
-        probs = [0.0] * len(windows)
-        nearest = [""] * len(windows)
-        # A window without a letter or digit (empty, spaces, punctuation) says nothing the
-        # bank can judge; it scores 0 rather than whatever "[CLS] [SEP]" happens to be near.
-        live = [i for i, w in enumerate(windows) if _WORDY.search(w)]
-        if not live:
-            return probs, nearest
-        vecs = self.encoder.encode([windows[i] for i in live])
-        threat_sims = vecs @ self._threat_vecs.T
-        t = knn_features(threat_sims, self.head.k)
-        c = knn_features(vecs @ self._contrast_vecs.T, self.head.k)
-        for i, p, j in zip(live, self.head.probability(t, c), threat_sims.argmax(axis=1),
-                           strict=True):
-            probs[i] = round(float(p), 4)
-            nearest[i] = self.threats[j]
-        return probs, nearest

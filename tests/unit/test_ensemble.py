@@ -1,12 +1,10 @@
-"""The default engine: how rules, tox-block and the threat bank combine."""
+"""The default engine: how rules, tox-block and the council model combine."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import pytest
 
-from detectors.ensemble import SEMANTIC_ALONE, EnsembleClassifier
+from detectors.ensemble import EnsembleClassifier
 from detectors.registry import text_classifier
 from watcher.domain import TEXT_LABELS
 
@@ -47,37 +45,13 @@ def test_every_label_and_the_model_heads_are_scored_with_reasons(
     assert c.reasons["threat"] and c.reasons["offensive"]
 
 
-class FixedBank:
-    """A threat bank with a fixed answer, to pin down how its score is used."""
-
-    def __init__(self, similarity: float) -> None:
-        self.similarity = similarity
-        self.asked: list[str] = []
-
-    def score(self, texts: Sequence[str]) -> list[tuple[float, str]]:
-        self.asked.extend(texts)
-        return [(self.similarity, "a pattern") for _ in texts]
-
-
-def test_bank_is_asked_only_about_comments_addressing_someone(engine: EnsembleClassifier
-                                                              ) -> None:
-    bank = FixedBank(0.0)
-    clf = EnsembleClassifier(rules=engine.rules, toxblock=engine.toxblock, bank=bank)  # type: ignore[arg-type]
-    clf.classify(["Bins were not collected again.", "Your windows look fragile.",
-                  "I know where you live."])
-    # not the first (addresses nobody), not the third (the rules already call it a threat)
-    assert bank.asked == ["Your windows look fragile."]
-
-
-@pytest.mark.parametrize("similarity,flagged", [(SEMANTIC_ALONE, True), (0.7, False)])
-def test_a_semantic_hit_counts_alone_only_when_strong(engine: EnsembleClassifier,
-                                                      similarity: float, flagged: bool) -> None:
-    clf = EnsembleClassifier(rules=engine.rules, toxblock=engine.toxblock,
-                             bank=FixedBank(similarity))  # type: ignore[arg-type]
-    (c,) = clf.classify(["Your kids walk home past the park, don't they."])
-    assert (c.scores["threat"] >= 0.5) is flagged
-    if flagged:
-        assert any("reads like a threat" in r for r in c.reasons["threat"])
+def test_the_council_model_speaks_for_every_label_with_its_probability(
+        engine: EnsembleClassifier) -> None:
+    (c,) = engine.classify(["Cllr Dawson pocketed the grant money for the youth club."])
+    assert {f"council.{label}" for label in TEXT_LABELS} <= set(c.scores)
+    assert c.scores["defamation"] >= 0.5
+    assert any(r.startswith("council model: defamation") or "alleg" in r
+               for r in c.reasons["defamation"])
 
 
 def test_empty_and_huge_texts(engine: EnsembleClassifier) -> None:

