@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from detectors.semantic import _cores, bert_feeds, load_session, load_tokenizer
+from detectors.semantic import bert_feeds, cores, load_session, load_tokenizer
 from watcher.domain import TEXT_LABELS
 from watcher.errors import DetectorError
 
@@ -50,7 +50,7 @@ class CouncilModel:
         try:
             self._tokenizer = load_tokenizer(model_dir / "tokenizer.json", self.max_tokens,
                                              "council model")
-            self._session = load_session(model_dir / "model.onnx", threads or _cores(),
+            self._session = load_session(model_dir / "model.onnx", threads or cores(),
                                          "council model")
         except DetectorError as exc:
             raise DetectorError(f"{exc}; {_FIX_HINT}") from exc

@@ -46,6 +46,7 @@ import numpy as np
 import torch
 import transformers
 
+from detectors.semantic import cores
 from watcher import logs
 from watcher.domain import TEXT_LABELS, Classification
 from watcher.errors import DetectorError
@@ -332,14 +333,6 @@ class _OnnxBackend:
         return (0.5 * (1.0 + np.tanh(0.5 * logits.astype(np.float64)))).astype(np.float32)
 
 
-def _cores() -> int:
-    """Return how many CPU cores this process may use (its affinity, not the host's total)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
 # --------------------------------------------------------------------------------------------
 # The classifier
 # --------------------------------------------------------------------------------------------
@@ -383,7 +376,7 @@ class DetoxifyClassifier:
             raise ValueError("batch_size must be >= 1 and max_length >= 8")
         self.model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
         self.batch_size, self.max_length = batch_size, max_length
-        self.threads = threads or _cores()
+        self.threads = threads or cores()
         self._lock = threading.Lock()
         manifest = read_manifest(self.model_dir)
         sha = verify_files(self.model_dir, manifest)[CHECKPOINT_FILE]

