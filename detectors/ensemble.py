@@ -79,9 +79,16 @@ class EnsembleClassifier:
             if heads["threat"] > scores["threat"] and _ADDRESSES.search(texts[i][:5000]):
                 scores["threat"] = heads["threat"]
                 reasons["threat"].append(f"text model: threat {heads['threat']:.2f}")
+            # When the rules found contact details and judged them public (a council
+            # address, an organisation's number, the commenter's own postcode), the model,
+            # which cannot tell a venue from a home, does not overrule that judgement.
+            judged_public = 0.0 < r.scores.get("personal_data", 0.0) < DEFAULT_THRESHOLDS[
+                "personal_data"]
             for label, probability in learned[i].items():
                 threshold = self.council.thresholds[label]
                 value = to_score(probability, threshold, DEFAULT_THRESHOLDS[label])
+                if label == "personal_data" and judged_public:
+                    value = min(value, scores[label])
                 if value > scores[label]:
                     scores[label] = value
                     if probability >= threshold:

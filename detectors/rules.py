@@ -615,7 +615,13 @@ _PUBLIC_BUILDING_RE = re.compile(
     r"library|police station|surgery is at|office is at|constituency office|council house|"
     r"meeting is|meeting at|committee room|venue|entrance|the council on|"
     r"council'?s (?:number|line|phone)|helpline|switchboard|contact cent(?:re|er)"
-    r"|customer services|hotline|reception|call centre|freephone)\b"
+    r"|customer services|hotline|reception|call centre|freephone"
+    # Venues for meetings and events: their address is published so people can come.
+    r"|(?:community|leisure|sports|youth|resource|visitor|arts|day|family|children'?s|"
+    r"enterprise|heritage) cent(?:re|er)|(?:church|village|parish|community|scout|memorial|"
+    r"methodist|baptist|mission|masonic|guide|miners'?|british legion) hall|sports club|"
+    r"all welcome|everyone welcome|open to all|meeting'?s at|drop-?in|food ?bank|"
+    r"polling station|opening hours|event at|open day|coffee morning)\b"
 )
 _OWN_DETAILS_RE = re.compile(
     r"\b(?:my|our) (?:postcode|post code|address|number|phone|mobile|email|e-mail|house|home|"

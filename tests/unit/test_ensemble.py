@@ -58,3 +58,19 @@ def test_empty_and_huge_texts(engine: EnsembleClassifier) -> None:
     assert engine.classify([]) == []
     out = engine.classify(["", "you are a useless idiot " * 40_000])
     assert out[0].scores["offensive"] < 0.8 and out[1].scores["offensive"] >= 0.8
+
+
+@pytest.mark.parametrize("text", [
+    "Come along to St Anne's Church Hall, 14 Vicarage Road, KF2 8JD on Saturday, all welcome.",
+    "Drop-in session at Ashby Community Centre, 2 Chapel Street, AB1 3CD from 10am.",
+    "Contact Cllr Hughes at cllr.hughes@kirkfield.gov.uk to book a surgery slot.",
+])
+def test_the_model_does_not_overrule_the_rules_on_public_details(
+        engine: EnsembleClassifier, text: str) -> None:
+    """The rules found the address or email and judged it a venue's or a public body's; the
+    model, which cannot tell a hall from a home, may not flag it as personal data."""
+    (c,) = engine.classify([text])
+    assert 0.0 < c.scores["personal_data"] < 0.5
+    # The same address said of a person is flagged.
+    (home,) = engine.classify(["She lives at 14 Vicarage Road, KF2 8JD, go round."])
+    assert home.scores["personal_data"] >= 0.5

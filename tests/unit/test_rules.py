@@ -217,6 +217,8 @@ DISAGREEMENT_1: list[str] = [
     "Stop wasting our money, you're a disgrace.",
     'Please call the council on 01708 434343 about the missed bin.',
     'The town hall is at Main Road, Romford RM1 3BB.',
+    "The meeting's at Ashby Community Centre, 2 Chapel Street, AB1 3CD. All welcome.",
+    'Jumble sale at the Methodist Hall, 31 Station Road, Saturday 10am.',
     'Your party has been captured by developers.',
     'Residents deserve better than this shambles.',
     'You should be ashamed of yourselves.',
