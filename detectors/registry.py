@@ -18,8 +18,9 @@ from detectors.rules import RulesClassifier
 from watcher.errors import DetectorError
 
 
-def _detoxify() -> TextClassifier:
-    """Build the "detoxify" engine from the default model directory.
+def _detoxify(model_dir: str = "", prefer_onnx: bool = True) -> TextClassifier:
+    """Build the "detoxify" engine from ``model_dir`` ("" = the default model directory),
+    on its int8 ONNX export if there is one and ``prefer_onnx``.
 
     Raises ``DetectorError`` if torch/transformers are not installed (naming the extra), or
     if the model is missing or does not load (saying to run ``watcher models import``).
@@ -29,18 +30,23 @@ def _detoxify() -> TextClassifier:
     except ImportError as exc:
         raise DetectorError(f"text engine 'detoxify' needs torch and transformers ({exc}): "
                             "pip install 'councillor-watcher[detoxify]'") from exc
-    return DetoxifyClassifier()
+    return DetoxifyClassifier(model_dir or None, prefer_onnx=prefer_onnx)
 
 
-def _ensemble() -> TextClassifier:
+def _ensemble(model_dir: str = "", prefer_onnx: bool = True) -> TextClassifier:
     from detectors.ensemble import EnsembleClassifier  # loads onnxruntime only when chosen
 
     return EnsembleClassifier()
 
 
-_ENGINES: dict[str, Callable[[], TextClassifier]] = {
+def _rules(model_dir: str = "", prefer_onnx: bool = True) -> TextClassifier:
+    return RulesClassifier()
+
+
+# The embedded engines ignore model_dir and prefer_onnx: their models ship in the package.
+_ENGINES: dict[str, Callable[[str, bool], TextClassifier]] = {
     "default": _ensemble,
-    "rules": RulesClassifier,
+    "rules": _rules,
     "detoxify": _detoxify,
 }
 
@@ -50,13 +56,16 @@ def names() -> tuple[str, ...]:
     return tuple(sorted(_ENGINES))
 
 
-_loaded: dict[str, TextClassifier] = {}
+_loaded: dict[tuple[str, str, bool], TextClassifier] = {}
 _loading = threading.Lock()
 
 
-def text_classifier(engine: str) -> TextClassifier:
-    """Given an engine name, return its classifier, loaded once per process: the models are
-    read-only, so every caller shares one copy (hundreds of MB, seconds to load).
+def text_classifier(engine: str, *, model_dir: str = "", prefer_onnx: bool = True
+                    ) -> TextClassifier:
+    """Given an engine name (and, for "detoxify", its model directory, "" for the default,
+    and whether to run its ONNX export), return its classifier, loaded once per process and
+    settings: the models are read-only, so every caller shares one copy (hundreds of MB,
+    seconds to load).
 
     Raises ``ValueError`` naming the known engines if ``engine`` is not one of them, and
     ``DetectorError`` if its model files are missing or corrupt.
@@ -65,7 +74,8 @@ def text_classifier(engine: str) -> TextClassifier:
     if factory is None:
         known = ", ".join(names())
         raise ValueError(f"unknown text engine {engine!r}; known engines: {known}")
+    key = (engine, model_dir, prefer_onnx)
     with _loading:
-        if engine not in _loaded:
-            _loaded[engine] = factory()
-        return _loaded[engine]
+        if key not in _loaded:
+            _loaded[key] = factory(model_dir, prefer_onnx)
+        return _loaded[key]

@@ -164,7 +164,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
     text_cfg = _load(args).text if (args.config or os.environ.get("WATCHER_CONFIG")) \
         else TextDetectorConfig()
-    classifier = registry.text_classifier(text_cfg.engine)
+    classifier = registry.text_classifier(text_cfg.engine, model_dir=text_cfg.model_dir,
+                                            prefer_onnx=text_cfg.prefer_onnx)
     thresholds = text_cfg.thresholds
     # Invalid UTF-8 becomes U+FFFD rather than stopping the run: one bad byte must not lose
     # the rest of a million-line file.

@@ -64,6 +64,10 @@ class PlatformConfig:
 @dataclass(frozen=True)
 class TextDetectorConfig:
     engine: str = "default"
+    # The "detoxify" engine's model directory ("" = $STATE_DIRECTORY/models/detoxify) and
+    # whether it runs the int8 ONNX export when one was made at import.
+    model_dir: str = ""
+    prefer_onnx: bool = True
     thresholds: Mapping[str, float] = field(
         default_factory=lambda: {"offensive": 0.8, "threat": 0.5, "defamation": 0.5,
                                  "personal_data": 0.5}
@@ -303,7 +307,9 @@ TABLES: dict[str, dict[str, tuple[Check, Any]]] = {
 }
 PLATFORM_KEYS: dict[str, tuple[Check, Any]] = {"base_url": (_url, None), "api_version": (_str, None)}
 TEXT_KEYS: dict[str, tuple[Check, Any]] = {"engine": (_engine, "default"),
-                                           "thresholds": (_thresholds, {})}
+                                           "thresholds": (_thresholds, {}),
+                                           "model_dir": (_str, ""),
+                                           "prefer_onnx": (_bool, True)}
 GROUP_KEYS: dict[str, tuple[Check, Any]] = {"name": (_nonempty, _REQUIRED),
                                             "leader_emails": (_emails, [])}
 MEMBER_KEYS: dict[str, tuple[Check, Any]] = {
@@ -536,7 +542,9 @@ def parse(text: str, source: str = "<string>") -> Config:
         member_services=MemberServicesConfig(name=ms["name"], emails=ms["emails"]),
         platforms=platforms,
         text=TextDetectorConfig(engine=text_values["engine"],
-                                thresholds=text_values["thresholds"]),
+                                thresholds=text_values["thresholds"],
+                                model_dir=text_values["model_dir"],
+                                prefer_onnx=text_values["prefer_onnx"]),
         meetings=MeetingsConfig(**mt),
         alerts=AlertsConfig(**al),
         groups=tuple(groups),

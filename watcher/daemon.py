@@ -60,7 +60,9 @@ def build_platforms(config: Config, credentials: Callable[[str], str]) -> dict[s
 
 def build_detectors(config: Config) -> list[Detector]:
     """Given the config, return the detectors to run on every batch."""
-    return [TextDetector(detector_registry.text_classifier(config.text.engine))]
+    text = config.text
+    return [TextDetector(detector_registry.text_classifier(
+        text.engine, model_dir=text.model_dir, prefer_onnx=text.prefer_onnx))]
 
 
 def build_channel(config: Config, credentials: Credentials) -> Channel:

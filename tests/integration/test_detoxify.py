@@ -304,6 +304,17 @@ def test_registry_builds_detoxify_from_state_directory(
         registry.text_classifier("detoxify")
 
 
+def test_registry_uses_the_configured_model_dir_and_onnx_choice(
+        onnx_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(registry, "_loaded", {}, raising=False)
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "empty"))  # not where the model is
+    fast = registry.text_classifier("detoxify", model_dir=str(onnx_model))
+    slow = registry.text_classifier("detoxify", model_dir=str(onnx_model), prefer_onnx=False)
+    assert isinstance(fast, DetoxifyClassifier) and fast.model_dir == onnx_model
+    assert fast.version.endswith("-int8") and not slow.version.endswith("-int8")
+    assert registry.text_classifier("detoxify", model_dir=str(onnx_model)) is fast
+
+
 # --------------------------------------------------------------------------------------------
 # Failing loudly
 # --------------------------------------------------------------------------------------------

@@ -122,6 +122,17 @@ def test_thresholds_inline_table_is_checked() -> None:
     assert found[0][0] == "detectors.text.thresholds" and found[0][1] == 2
 
 
+def test_detoxify_model_dir_and_onnx_choice() -> None:
+    c = config.parse('[detectors.text]\nengine = "detoxify"\nmodel_dir = "/srv/models/tox"\n'
+                     'prefer_onnx = false\n')
+    assert (c.text.engine, c.text.model_dir, c.text.prefer_onnx) == \
+        ("detoxify", "/srv/models/tox", False)
+    defaults = config.parse("")
+    assert (defaults.text.model_dir, defaults.text.prefer_onnx) == ("", True)
+    ((key, _line, message),) = problems('[detectors.text]\nprefer_onnx = "yes"\n')
+    assert key == "detectors.text.prefer_onnx" and "true or false" in message
+
+
 def test_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         config.load(tmp_path / "missing.toml")
