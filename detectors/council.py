@@ -27,7 +27,11 @@ from watcher.errors import DetectorError
 MODEL_DIR = Path(__file__).resolve().parent / "models" / "council"
 LABELS_FILE = "labels.json"
 FORMAT = 1
-BATCH_SIZE = 64
+# One comment per run: the int8 model quantises activations with one scale for the whole
+# batch, so in a batch a comment's probability would depend on the comments beside it (and on
+# their padding). One at a time, a comment always gets the same score; at these lengths it is
+# also as fast as batching (benchmarks/throughput.py) and needs far less memory.
+BATCH_SIZE = 1
 # A word piece is at least one character: cutting at this bound keeps tokenizing constant-time
 # on hostile input without cutting inside the token limit.
 _CHARS_PER_TOKEN = 24
@@ -69,7 +73,6 @@ class CouncilModel:
             return out
         limit = self.max_tokens * _CHARS_PER_TOKEN
         encodings = self._tokenizer.encode_batch([t[:limit] for t in texts])
-        # Length-sorted batches keep padding, i.e. wasted work, small.
         order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
         for start in range(0, len(order), BATCH_SIZE):
             idx = order[start : start + BATCH_SIZE]

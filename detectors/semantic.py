@@ -24,7 +24,7 @@ from watcher.errors import DetectorError
 
 # Words per window when a long text is split, and how many windows a text may use: enough for
 # the longest comment a platform allows (Facebook ~8,000 characters), bounded for 1 MB inputs.
-WINDOW_WORDS = 40
+WINDOW_WORDS = 80
 # Shorter sentences are joined to the next one: alone they carry too little to embed.
 MIN_SENTENCE_WORDS = 4
 MAX_WINDOWS = 32

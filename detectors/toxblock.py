@@ -13,7 +13,6 @@ kept in ``tokenizer.json`` under ``tox_block_rescale`` for reference).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -23,7 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from detectors.semantic import cores
 from watcher.errors import DetectorError
+from watcher.models import sha256_file
 
 JIGSAW_LABELS: tuple[str, ...] = (
     "toxic",
@@ -193,23 +194,6 @@ def _read_tokenizer(path: Path) -> tuple[KerasTokenizer, dict[str, Any]]:
     return KerasTokenizer(word_index=word_index, **settings), doc
 
 
-def _sha256(path: Path) -> str:
-    """Return the hex SHA-256 of a file's bytes (the caller handles OSError)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _cpu_count() -> int:
-    """Return the number of cores this process may run on (container limits respected)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # not Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def _open_session(path: Path, expected_sha256: str | None, threads: int) -> Any:
     """Given the path of ``model.onnx``, return an onnxruntime session for it.
 
@@ -222,7 +206,7 @@ def _open_session(path: Path, expected_sha256: str | None, threads: int) -> Any:
     except ImportError as exc:
         raise DetectorError(f"onnxruntime is not installed ({exc}); {_FIX_HINT}") from exc
     try:
-        actual = _sha256(path)
+        actual = sha256_file(path)
     except FileNotFoundError:
         raise _problem(path, "is missing") from None
     except OSError as exc:
@@ -277,7 +261,7 @@ class ToxBlockModel:
             raise _problem(tokenizer_path, f"names labels {labels}, expected {JIGSAW_LABELS}")
         expected = doc.get("model_sha256")
         self._session = _open_session(
-            model_path, expected if isinstance(expected, str) else None, threads or _cpu_count()
+            model_path, expected if isinstance(expected, str) else None, threads or cores()
         )
         self._check_signature(model_path)
 

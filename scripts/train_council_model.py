@@ -19,10 +19,12 @@ Run in a SEPARATE environment with torch (the product never needs it)::
 Training rows: every ``scripts/training_data/*.jsonl`` file, ``tests/data/council_dev.jsonl``
 and the threat bank's
 phrases (``detectors.semantic``: threat patterns are threats, contrast patterns are not).
-The held-out half (odd ids) is never trained on, nor is any row whose normalised text equals
-a held-out row's. The tuning half is not trained on either: it is kept back to choose each
-label's threshold, the lowest probability at which precision there reaches
-``TARGET_PRECISION`` and at most ``CIVIL_BUDGET`` of its civil comments are flagged.
+The held-out half (odd ids) and the independent fresh set (``tests/data/council_fresh.jsonl``)
+are never trained on, nor is any row sharing a run of four words with one of their rows. The
+tuning half is not trained on either: with one in ``CALIBRATION_SHARE`` rows of the
+``CALIBRATION_FILES`` it is kept back to choose each label's threshold, the lowest probability
+at which precision there reaches ``TARGET_PRECISION`` and at most ``CIVIL_BUDGET`` of its civil
+comments are flagged.
 
 Writes ``model.onnx`` (encoder, mean pooling, linear layer and sigmoid in one graph, int8
 weights; input ``input_ids``/``attention_mask``/``token_type_ids``, output ``probabilities``
@@ -58,9 +60,16 @@ OUT_DIR = REPO / "detectors" / "models" / "council"
 TRAINING_DIR = REPO / "scripts" / "training_data"
 DEV_SET = REPO / "tests" / "data" / "council_dev.jsonl"
 EVAL_SET = REPO / "tests" / "data" / "council_eval.jsonl"
+#: Never trained on and never used to choose a threshold: the uncontaminated test set.
+FRESH_SET = REPO / "tests" / "data" / "council_fresh.jsonl"
+#: Training files of which one row in CALIBRATION_SHARE (by a hash of its id) is kept back with
+#: the tuning half to choose thresholds: 124 civil comments alone make a 1% budget one comment.
+CIVIL_FILE = "civil_hard.jsonl"
+CALIBRATION_FILES = ("threats_diverse.jsonl", CIVIL_FILE, "implicit_pairs.jsonl")
+CALIBRATION_SHARE = 5
 LABELS = ("offensive", "threat", "defamation", "personal_data")
-MAX_TOKENS = 64
-EPOCHS = 4
+MAX_TOKENS = 128
+EPOCHS = 6
 BATCH = 32
 LEARNING_RATE = 5e-5
 SEED = 20261124
@@ -146,6 +155,11 @@ def is_held_out(row_id: str) -> bool:
     return int(row_id.lstrip("e")) % 2 == 1
 
 
+def is_calibration(row_id: str) -> bool:
+    """Given a training row id, say whether it is kept back to choose thresholds."""
+    return int(hashlib.sha256(row_id.encode()).hexdigest(), 16) % CALIBRATION_SHARE == 0
+
+
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
             if line.strip()]
@@ -159,9 +173,17 @@ def load_rows() -> tuple[list[dict], list[dict], dict[str, str]]:
     files = sorted(TRAINING_DIR.glob("*.jsonl")) + [DEV_SET]
     evaluation = read_jsonl(EVAL_SET)
     held_out = {normalise(r["text"]) for r in evaluation if is_held_out(r["id"])}
+    held_out |= {normalise(r["text"]) for r in read_jsonl(FRESH_SET)}
     kept = [{"text": normalise(r["text"]), "labels": set(r["labels"])}
             for r in evaluation if not is_held_out(r["id"])]
-    candidates = [(row["text"], set(row["labels"])) for path in files for row in read_jsonl(path)]
+    candidates = []
+    for path in files:
+        for row in read_jsonl(path):
+            if path.name in CALIBRATION_FILES and is_calibration(row["id"]):
+                kept.append({"text": normalise(row["text"]), "labels": set(row["labels"]),
+                             "calibration": path.name})
+            else:
+                candidates.append((row["text"], set(row["labels"])))
     candidates += [(text, {"threat"}) for text in THREAT_PATTERNS]
     candidates += [(text, set()) for text in CONTRAST_PATTERNS]
     rows, seen = [], held_out | {r["text"] for r in kept}
@@ -175,7 +197,7 @@ def load_rows() -> tuple[list[dict], list[dict], dict[str, str]]:
             seen.add(key)
             rows.append({"text": key, "labels": labels})
     order = np.random.default_rng(SEED).permutation(len(rows))
-    sources = {str(p.relative_to(REPO)): sha256(p) for p in files + [EVAL_SET]}
+    sources = {str(p.relative_to(REPO)): sha256(p) for p in files + [EVAL_SET, FRESH_SET]}
     sources["detectors/semantic.py banks"] = hashlib.sha256(
         "\0".join(THREAT_PATTERNS + ("--",) + CONTRAST_PATTERNS).encode()).hexdigest()
     return [rows[i] for i in order], kept, sources
@@ -187,24 +209,59 @@ def four_grams(text: str) -> set[tuple[str, ...]]:
     return {tuple(words[i : i + 4]) for i in range(len(words) - 3)}
 
 
-def choose_threshold(probs: np.ndarray, y: np.ndarray, clean: np.ndarray, target: float
-                     ) -> tuple[float, float, float]:
-    """Given kept-back probabilities for a label, its 0/1 truth, which rows carry no label at
-    all (civil comments) and a precision target, return (threshold, precision, recall): the
-    lowest threshold (0.5 at least) at which precision reaches ``target`` and at most
-    ``CIVIL_BUDGET`` of the civil rows are flagged; that is the one with the most recall."""
+def choose_threshold(probs: np.ndarray, y: np.ndarray, clean: np.ndarray, target: float,
+                     others: np.ndarray, veto: np.ndarray) -> tuple[float, float, float]:
+    """Choose a label's threshold for the model as the default engine runs it.
+
+    Given kept-back probabilities for a label, its 0/1 truth, which rows carry no label at all
+    (civil comments), a precision target, which rows the engine's other stages (rules,
+    tox-block) already flag with this label, and which rows the rules veto for it (contact
+    details judged public), return (threshold, precision, recall) of the whole engine: the
+    lowest threshold (0.5 at least) at which the engine's precision reaches ``target`` while
+    the model adds at most ``CIVIL_BUDGET`` of the civil rows to what the other stages flag.
+    That is the threshold with the most recall."""
     best = 0.99
     allowed = int(CIVIL_BUDGET * clean.sum())
+    # Every candidate is checked, not only down to the first failure: precision over the top
+    # few rows is noise.
     for threshold in sorted(set(np.round(probs[probs >= 0.5], 4)), reverse=True):
-        flagged = probs >= threshold
-        precision = (flagged & (y == 1)).sum() / flagged.sum()
-        if precision < target or (flagged & clean).sum() > allowed:
-            break
-        best = float(threshold)
-    flagged = probs >= best
+        model = (probs >= threshold) & ~veto
+        flagged = model | others
+        if (model & ~others & clean).sum() > allowed:
+            break  # only grows as the threshold falls
+        if (flagged & (y == 1)).sum() / flagged.sum() >= target:
+            best = float(threshold)
+    flagged = ((probs >= best) & ~veto) | others
     p = float((flagged & (y == 1)).sum() / max(flagged.sum(), 1))
     r = float((flagged & (y == 1)).sum() / max(y.sum(), 1))
     return best, p, r
+
+
+def other_stages(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Given kept-back texts, return (flags, veto): per text and label, whether the default
+    engine's stages other than the council model flag it, and whether the rules veto the
+    model for it (personal data they judged public). Uses the engine's own code with a
+    council model that says nothing."""
+    from detectors.ensemble import EnsembleClassifier
+    from detectors.text import DEFAULT_THRESHOLDS
+
+    class Silent:  # a council model with no opinion: probability 0, threshold 1
+        labels = LABELS
+        thresholds = dict.fromkeys(LABELS, 1.0)
+
+        def predict(self, texts: list[str]) -> np.ndarray:
+            return np.zeros((len(texts), len(LABELS)), dtype=np.float32)
+
+    engine = EnsembleClassifier(council=Silent())  # type: ignore[arg-type]
+    results = engine.classify(texts)
+    ruled = engine.rules.classify(texts)
+    flags = np.array([[c.scores[label] >= DEFAULT_THRESHOLDS[label] for label in LABELS]
+                      for c in results])
+    veto = np.zeros_like(flags)
+    pd = LABELS.index("personal_data")
+    veto[:, pd] = [0.0 < r.scores.get("personal_data", 0.0) < DEFAULT_THRESHOLDS["personal_data"]
+                   for r in ruled]
+    return flags, veto
 
 
 def build(src: Path):  # -> torch.nn.Module
@@ -239,6 +296,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=OUT_DIR)
     ap.add_argument("--epochs", type=int, default=EPOCHS)
+    ap.add_argument("--rethreshold", action="store_true",
+                    help="keep the model in --out and choose its thresholds again")
     args = ap.parse_args()
     torch.manual_seed(SEED)
     torch.use_deterministic_algorithms(True)
@@ -262,6 +321,48 @@ def main() -> None:
     texts = [split_windows(r["text"])[0] for r in rows]
     y = torch.tensor([[label in r["labels"] for label in LABELS] for r in rows],
                      dtype=torch.float32)
+    train_idx = np.arange(len(rows))
+    val_texts = [split_windows(r["text"])[0] for r in kept_rows]
+    val_y = np.array([[label in r["labels"] for label in LABELS] for r in kept_rows], dtype=float)
+    if args.rethreshold:
+        previous = json.loads((args.out / "labels.json").read_text(encoding="utf-8"))
+        diff, args.epochs = previous["int8_mean_difference"], previous["epochs"]
+        int8_probs = run_int8(args.out / "model.onnx", val_texts, batch)
+    else:
+        int8_probs, diff = train_and_export(args, src, rows, texts, y, batch, val_texts)
+    # Thresholds come from the int8 model's own probabilities: that is the model that runs.
+    others, veto = other_stages([r["text"] for r in kept_rows])
+    labels_out = {}
+    for j, label in enumerate(LABELS):
+        # The threat files' calibration rows were written about threats and their look-alikes:
+        # they choose the threat threshold only. The civil file's rows are civil comments of
+        # every kind, so they count against every label's civil budget.
+        rows_for = np.array([label == "threat" or r.get("calibration") in (None, CIVIL_FILE)
+                             for r in kept_rows])
+        threshold, p, r = choose_threshold(
+            int8_probs[rows_for, j], val_y[rows_for, j], val_y[rows_for].sum(axis=1) == 0,
+            TARGET_PRECISION[label], others[rows_for, j], veto[rows_for, j])
+        labels_out[label] = {"threshold": round(threshold, 4), "engine_kept_back_precision": round(p, 4),
+                             "engine_kept_back_recall": round(r, 4),
+                             "training_positives": int(y[train_idx, j].sum())}
+        print(f"{label:14s} threshold {threshold:.3f}  engine on kept-back rows: P {p:.3f} "
+              f"R {r:.3f}")
+
+    shutil.copyfile(src / "tokenizer.json", args.out / "tokenizer.json")
+    (args.out / "LICENSE").write_text(NOTICE + apache_text(), encoding="utf-8")
+    meta = {"format": 1, "labels": labels_out, "max_tokens": MAX_TOKENS, "epochs": args.epochs,
+            "rows": len(rows), "kept_back_rows": len(kept_rows), "sources": sources,
+            "int8_mean_difference": round(diff, 4), "made_by": "scripts/train_council_model.py"}
+    (args.out / "labels.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    write_readme(args.out, meta)
+    print(f"wrote {args.out}")
+
+
+def train_and_export(args, src, rows, texts, y, batch, val_texts):  # type: ignore[no-untyped-def]
+    """Fine-tune the model, export it to int8 ONNX in ``args.out`` and return (its
+    probabilities on the kept-back texts, their mean difference from torch's)."""
+    import torch
+
     train_idx = np.arange(len(rows))
     model = build(src)
     positives = y[train_idx].mean(0)
@@ -288,8 +389,6 @@ def main() -> None:
               f"({time.monotonic() - started:.0f} s)", flush=True)
 
     model.eval()
-    val_texts = [split_windows(r["text"])[0] for r in kept_rows]
-    val_y = np.array([[label in r["labels"] for label in LABELS] for r in kept_rows], dtype=float)
     with torch.no_grad():
         val_probs = np.vstack([model(*batch(val_texts[s : s + 64])).numpy()
                                for s in range(0, len(val_texts), 64)])
@@ -312,34 +411,19 @@ def main() -> None:
           f"largest {np.abs(int8_probs - val_probs).max():.4f}")
     if diff > MAX_INT8_DIFF:
         raise SystemExit(f"int8 model differs from torch by {diff:.3f} > {MAX_INT8_DIFF}")
-    # Thresholds come from the int8 model's own probabilities: that is the model that runs.
-    labels_out = {}
-    for j, label in enumerate(LABELS):
-        threshold, p, r = choose_threshold(int8_probs[:, j], val_y[:, j], val_y.sum(axis=1) == 0,
-                                           TARGET_PRECISION[label])
-        labels_out[label] = {"threshold": round(threshold, 4), "kept_back_precision": round(p, 4),
-                             "kept_back_recall": round(r, 4),
-                             "training_positives": int(y[train_idx, j].sum())}
-        print(f"{label:14s} threshold {threshold:.3f}  kept-back P {p:.3f} R {r:.3f}")
-
-    shutil.copyfile(src / "tokenizer.json", args.out / "tokenizer.json")
-    (args.out / "LICENSE").write_text(NOTICE + apache_text(), encoding="utf-8")
-    meta = {"format": 1, "labels": labels_out, "max_tokens": MAX_TOKENS, "epochs": args.epochs,
-            "rows": len(rows), "kept_back_rows": len(kept_rows), "sources": sources,
-            "int8_mean_difference": round(diff, 4), "made_by": "scripts/train_council_model.py"}
-    (args.out / "labels.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
-    write_readme(args.out, meta)
-    print(f"wrote {args.out}")
+    return int8_probs, diff
 
 
 def run_int8(path: Path, texts: list[str], batch) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """Return the int8 ONNX model's probabilities (n, 4) on ``texts``, batched by 64."""
+    """Return the int8 ONNX model's probabilities (n, 4) on ``texts``, one text at a time as
+    ``detectors/council.py`` runs it (dynamic quantisation scales activations over the whole
+    batch, so a batched text's probability would depend on its neighbours)."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     out = []
-    for s in range(0, len(texts), 64):
-        ids, mask, types = (t.numpy() for t in batch(texts[s : s + 64]))
+    for s in range(len(texts)):
+        ids, mask, types = (t.numpy() for t in batch(texts[s : s + 1]))
         out.append(session.run(None, {"input_ids": ids, "attention_mask": mask,
                                       "token_type_ids": types})[0])
     return np.vstack(out)
@@ -353,7 +437,8 @@ def write_readme(out: Path, meta: dict) -> None:
         f"| `{name}` | {(out / name).stat().st_size:,} | `{sha256(out / name)}` |"
         for name in ("model.onnx", "tokenizer.json", "LICENSE", "labels.json"))
     thresholds = "\n".join(
-        f"| {label} | {v['threshold']} | {v['kept_back_precision']} | {v['kept_back_recall']} |"
+        f"| {label} | {v['threshold']} | {v['engine_kept_back_precision']} | "
+        f"{v['engine_kept_back_recall']} |"
         for label, v in meta["labels"].items())
     (out / "README.md").write_text(f"""# Council comment model (fine-tuned all-MiniLM-L6-v2, int8 ONNX)
 
@@ -365,13 +450,15 @@ Used by `detectors/council.py`. Gives a probability per contract label for a com
 * **Trained on** {meta['rows']} comments (`labels.json` lists the sources and their SHA-256):
   this project's `scripts/training_data/`, `tests/data/council_dev.jsonl` and the threat bank
   of `detectors/semantic.py`. The thresholds are chosen on the tuning half of
-  `tests/data/council_eval.jsonl`; its held-out half is never seen.
+  `tests/data/council_eval.jsonl` and one in {CALIBRATION_SHARE} rows of
+  {", ".join(f"`{name}`" for name in CALIBRATION_FILES)}, kept back from training; the held-out
+  half and `tests/data/council_fresh.jsonl` are never seen.
 * **How**: `scripts/train_council_model.py`, {meta['epochs']} epochs, torch {torch.__version__},
   transformers {transformers.__version__}, Python {platform.python_version()}. The int8 model's
   probabilities differ from the torch one's by {meta['int8_mean_difference']} on average on the
   kept-back rows; the thresholds are chosen on the int8 model's own probabilities.
 
-| label | threshold | kept-back precision | kept-back recall |
+| label | threshold | engine's kept-back precision | engine's kept-back recall |
 | --- | --- | --- | --- |
 {thresholds}
 

@@ -103,3 +103,17 @@ def test_to_score_maps_the_model_threshold_onto_the_configured_one(
     assert to_score(threshold, threshold, configured) == pytest.approx(configured)
     assert to_score(0.0, threshold, configured) == 0.0
     assert to_score(1.0, threshold, configured) == pytest.approx(1.0)
+
+
+def test_a_comments_probabilities_do_not_depend_on_its_batch() -> None:
+    """The int8 model scales activations per run: batching would make a comment's score
+    depend on its neighbours. The same comment must score the same wherever it comes."""
+    from detectors.council import CouncilModel
+
+    model = CouncilModel()
+    text = "nice car you have there, would be a shame if something happened to it"
+    alone = model.predict([text])[0]
+    neighbours = ["ok", "the consultation is a sham and the whole cabinet should resign " * 6,
+                  "thanks for fixing the lights"]
+    among = model.predict(neighbours + [text] + neighbours)[len(neighbours)]
+    assert (alone == among).all()
