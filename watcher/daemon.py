@@ -104,8 +104,11 @@ class Daemon:
     def __init__(self, parts: Parts) -> None:
         self.parts = parts
         self.stopping = threading.Event()
+        # The heartbeat has its own thread: busy polls must not starve it, but a scheduler
+        # that stops running jobs at all stops it, and so the watchdog pings.
         self.scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(max_workers=4)},
+            executors={"default": ThreadPoolExecutor(max_workers=4),
+                       "heartbeat": ThreadPoolExecutor(max_workers=1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
             timezone="UTC",
         )
@@ -133,6 +136,12 @@ class Daemon:
             log.info("outbox.run", sent=report.sent, failed=report.failed,
                      pending=report.pending)
 
+    def _heartbeat_job(self) -> None:
+        """Tell systemd's watchdog the scheduler is alive. Sent from a scheduled job, not
+        from the main thread, so that a hung scheduler stops the pings and gets restarted."""
+        if not self.stopping.is_set():
+            sdnotify.notify("WATCHDOG=1")
+
     def wake_outbox(self) -> None:
         """Run the outbox job now rather than at its next tick."""
         try:
@@ -154,6 +163,11 @@ class Daemon:
         self.scheduler.add_job(self._outbox_job, "interval", id="outbox",
                                seconds=config.alerts.outbox_interval, next_run_time=now,
                                name="outbox")
+        watchdog = sdnotify.watchdog_interval()
+        if watchdog:
+            self.scheduler.add_job(self._heartbeat_job, "interval", id="heartbeat",
+                                   seconds=watchdog, next_run_time=now, executor="heartbeat",
+                                   name="watchdog heartbeat")
         self.scheduler.start()
         log.info("daemon.started", accounts=len(accounts), database=self.parts.store.safe_url,
                  pid=os.getpid())
@@ -163,16 +177,14 @@ class Daemon:
         self.stopping.set()
 
     def run(self) -> bool:
-        """Start, tell systemd READY, ping its watchdog, and block until ``stop()``.
+        """Start (the scheduler pings systemd's watchdog), tell systemd READY once the
+        schedule runs, and block until ``stop()``.
 
         Returns whether every running job finished before the stop deadline.
         """
         self.start()
         sdnotify.notify("READY=1\nSTATUS=polling")
-        watchdog = sdnotify.watchdog_interval()
-        while not self.stopping.wait(timeout=watchdog or 1.0):
-            if watchdog:
-                sdnotify.notify("WATCHDOG=1")
+        self.stopping.wait()
         return self.shutdown()
 
     def shutdown(self) -> bool:
