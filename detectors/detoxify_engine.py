@@ -399,6 +399,16 @@ class DetoxifyClassifier:
             self.backend = _TorchBackend(self.model)
             self.version = sha[:12]
         del checkpoint  # the model holds its own copies; drop the mapped file
+        # Run once now: a backend that loads but cannot run here (torch's JIT kernels under
+        # systemd's MemoryDenyWriteExecute=yes: "could not create a primitive") must stop the
+        # start with a clear message, not fail every poll later.
+        try:
+            self.head_scores(["warm-up"])
+        except Exception as exc:
+            raise DetectorError(
+                f"the detoxify model in {self.model_dir} loads but cannot run here ({exc}); "
+                "under systemd with the torch backend set MemoryDenyWriteExecute=no in a "
+                "drop-in, or import it with --onnx") from exc
         _log.info("detoxify.loaded", model_dir=str(self.model_dir), version=self.version,
                   backend="onnx-int8" if onnx_path else "torch", threads=self.threads,
                   batch_size=batch_size, max_length=max_length, heads=list(self.spec.heads))
