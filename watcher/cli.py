@@ -14,11 +14,14 @@ import signal
 import sys
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from watcher import __version__, logs, models_cli
 from watcher import config as config_mod
 from watcher.errors import ConfigError, CredentialError, WatcherError
+
+if TYPE_CHECKING:
+    from watcher.store import Store
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -42,6 +45,14 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--dir", help="where to keep the demo database (default: a new "
                       "temporary directory)")
     sub.add_parser("check", parents=[common], help="validate config, database, credentials")
+    sub.add_parser(
+        "status", parents=[common], help="how every account and the outbox stand",
+        description="Print, from the database, each account's last poll and its outcome, its "
+        "last successful poll and last error, items stored, findings by label in the last "
+        "24 h, and the alerts still pending with the age of the oldest.",
+        epilog=f"Exit codes: {EXIT_OK} healthy; {EXIT_FAILURE} unhealthy (an enabled account's "
+        "last poll failed, or an alert has been pending for more than an hour) or the "
+        f"database cannot be read; {EXIT_USAGE} bad usage or configuration.")
     classify = sub.add_parser("classify", parents=[common], help="classify JSON Lines comments")
     classify.add_argument("--input", help="JSON Lines file (default: stdin)")
     classify.add_argument("--output", help="where to write (default: stdout)")
@@ -58,6 +69,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def _load(args: argparse.Namespace) -> config_mod.Config:
     return config_mod.load(config_mod.resolve_path(args.config))
+
+
+def _store(config: config_mod.Config) -> Store:
+    """Given the config, return its Store, the database password (if any) read from its
+    credential. Raises StoreError for a bad URL, CredentialError for a missing password."""
+    from watcher.credentials import Credentials
+    from watcher.store import Store
+
+    return Store(config_mod.database_url(config, Credentials()))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -94,14 +114,13 @@ def cmd_poll(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from watcher.credentials import Credentials
-    from watcher.store import Store
 
     config = _load(args)
     print(f"config {config.source}: OK ({len(config.members)} members, "
           f"{sum(len(m.accounts) for m in config.members)} accounts)")
     ok = True
     try:
-        store = Store(config.database.url)
+        store = _store(config)
         store.ping()
         print(f"database {store.safe_url}: reachable")
     except WatcherError as exc:
@@ -132,10 +151,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from watcher.store import Store
-
     config = _load(args)
-    store = Store(config.database.url)
+    store = _store(config)
     store.upgrade()
     print(f"database {store.safe_url}: schema up to date")
     return EXIT_OK
@@ -213,7 +230,6 @@ def cmd_classify(args: argparse.Namespace) -> int:
 def cmd_findings(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from watcher.store import Store
     from watcher.store.models import AccountRow, FindingRow, ItemRow
 
     config = _load(args)
@@ -222,7 +238,7 @@ def cmd_findings(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"watcher findings: --since: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    store = Store(config.database.url)
+    store = _store(config)
     cutoff = store.clock() - timedelta(seconds=since)
     query = (select(FindingRow, ItemRow, AccountRow)
              .join(AccountRow, FindingRow.account_id == AccountRow.id)
@@ -258,6 +274,18 @@ def cmd_findings(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from watcher.status import format_report, gather
+
+    store = _store(_load(args))
+    try:
+        report = gather(store)
+    finally:
+        store.dispose()
+    print(format_report(report))
+    return EXIT_OK if report.healthy else EXIT_FAILURE
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from watcher.demo import run_demo
 
@@ -265,7 +293,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": cmd_run, "poll": cmd_poll, "check": cmd_check, "classify": cmd_classify,
-            "findings": cmd_findings, "demo": cmd_demo, "models": models_cli.run}
+            "findings": cmd_findings, "status": cmd_status, "demo": cmd_demo,
+            "models": models_cli.run}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -275,7 +304,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo" and "--log-level" not in (argv or sys.argv):
         level = "WARNING"  # the demo prints its own story; logs would drown it
     # Logs go to stdout for the daemon (journald); to stderr for commands that print results.
-    to_stderr = args.command in ("classify", "findings", "demo", "check", "poll", "db", "models")
+    to_stderr = args.command in ("classify", "findings", "status", "demo", "check", "poll", "db",
+                                 "models")
     logs.configure(level=level, stream=sys.stderr if to_stderr else sys.stdout)
     handler = cmd_db_upgrade if args.command == "db" else COMMANDS[args.command]
     try:

@@ -7,8 +7,10 @@ each with its dotted key and its line in the file. Nothing downstream re-validat
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
+import stat
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -29,6 +31,9 @@ KNOWN_PLATFORMS = ("facebook", "x")
 @dataclass(frozen=True)
 class DatabaseConfig:
     url: str = "sqlite:////var/lib/watcher/watcher.db"
+    # Name of a credential holding the database password, set into the URL at connect time
+    # so that the config file never holds it ("" = the URL needs none).
+    password_credential: str = ""
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,20 @@ class AlertsConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    """The optional Prometheus endpoint: off unless ``enabled``; loopback by default."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 9464
+
+    @property
+    def listen(self) -> str:
+        """The address as written in the config: ``host:port`` (``[v6]:port`` for IPv6)."""
+        return format_address(self.host, self.port)
+
+
+@dataclass(frozen=True)
 class GroupConfig:
     name: str
     leader_emails: tuple[str, ...] = ()
@@ -124,6 +143,7 @@ class Config:
     text: TextDetectorConfig = TextDetectorConfig()
     meetings: MeetingsConfig = MeetingsConfig()
     alerts: AlertsConfig = AlertsConfig()
+    metrics: MetricsConfig = MetricsConfig()
     groups: tuple[GroupConfig, ...] = ()
     members: tuple[MemberConfig, ...] = ()
     source: str = "<defaults>"
@@ -234,8 +254,42 @@ def _url(v: Any) -> str:
 def _db_url(v: Any) -> str:
     s = _nonempty(v)
     if "://" not in s:
-        raise ValueError(f"expected an SQLAlchemy URL such as sqlite:////path/watcher.db, got {v!r}")
+        # The value is not echoed: it may hold a password.
+        raise ValueError("expected an SQLAlchemy URL such as sqlite:////path/watcher.db or "
+                         "postgresql+psycopg://watcher@dbhost/watcher")
     return s
+
+
+def format_address(host: str, port: int) -> str:
+    """Given a host and port, return ``host:port``, bracketing an IPv6 host."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+
+
+def _listen(v: Any) -> tuple[str, int]:
+    """Given ``"host:port"`` (``"[::1]:9464"`` for IPv6; port 0 = any free port), return
+    (host, port). Raises ValueError saying what was expected."""
+    s = _str(v).strip()
+    expected = 'expected "host:port" such as "127.0.0.1:9464"'
+    match = re.fullmatch(r"\[([^\]]+)\]:(\d+)|([^:\[\]]+):(\d+)", s)
+    if not match:
+        raise ValueError(f"{expected}, got {v!r}")
+    host, port_text = (match.group(1), match.group(2)) if match.group(1) is not None \
+        else (match.group(3), match.group(4))
+    if match.group(1) is not None:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"{host!r} is not an IPv6 address ({expected})") from None
+    elif not _HOSTNAME.match(host):
+        raise ValueError(f"{host!r} is not an IP address or host name ({expected})")
+    port = int(port_text)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port must be from 0 to 65535, got {port}")
+    return host, port
 
 
 def _timezone(v: Any) -> str:
@@ -288,7 +342,7 @@ _REQUIRED = object()
 
 # table name -> {key: (checker, default)}; a default of _REQUIRED makes the key mandatory.
 TABLES: dict[str, dict[str, tuple[Check, Any]]] = {
-    "database": {"url": (_db_url, DatabaseConfig.url)},
+    "database": {"url": (_db_url, DatabaseConfig.url), "password_credential": (_str, "")},
     "polling": {"interval": (_duration, "5m"), "jitter": (_duration, "30s"),
                 "timeout": (_duration, "20s")},
     "smtp": {"host": (_nonempty, "localhost"), "port": (_int_range(1, 65535), 25),
@@ -304,6 +358,7 @@ TABLES: dict[str, dict[str, tuple[Check, Any]]] = {
                "pile_on_threshold": (_int_range(1, 10000), 5),
                "pile_on_window": (_duration, "30m"), "outbox_interval": (_duration, "15s"),
                "retry_initial": (_duration, "30s"), "retry_max": (_duration, "1h")},
+    "metrics": {"enabled": (_bool, False), "listen": (_listen, "127.0.0.1:9464")},
 }
 PLATFORM_KEYS: dict[str, tuple[Check, Any]] = {"base_url": (_url, None), "api_version": (_str, None)}
 TEXT_KEYS: dict[str, tuple[Check, Any]] = {"engine": (_engine, "default"),
@@ -323,7 +378,7 @@ ACCOUNT_KEYS: dict[str, tuple[Check, Any]] = {
     "interval": (_duration, None),
 }
 TOP_KEYS = {"timezone", "database", "polling", "smtp", "member_services", "platforms",
-            "detectors", "meetings", "alerts", "groups", "members"}
+            "detectors", "meetings", "alerts", "metrics", "groups", "members"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -376,6 +431,69 @@ class _Lines:
 
 
 # ---------------------------------------------------------------------------------------------
+# Secrets: the file may be readable by every user; passwords and tokens belong in credentials.
+
+
+def _secret_name(name: str) -> bool:
+    """Whether a key's name says it holds a secret (``*password``, ``*token``)."""
+    lowered = name.lower()
+    return lowered.endswith("password") or lowered.endswith("token")
+
+
+def _literal_secrets(raw: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Given parsed TOML, return the paths of keys named like a secret that hold a value
+    (a credential *name* is held by ``*_credential`` keys, which never match)."""
+    found: list[tuple[Any, ...]] = []
+    if isinstance(raw, dict):
+        for name, value in raw.items():
+            literal = (isinstance(value, str) and value.strip()) or \
+                (isinstance(value, int | float) and not isinstance(value, bool)) or \
+                (isinstance(value, list) and value and
+                 all(not isinstance(v, dict) for v in value))
+            if _secret_name(str(name)) and literal:
+                found.append(path + (name,))
+            else:
+                found += _literal_secrets(value, path + (name,))
+    elif isinstance(raw, list):
+        for i, value in enumerate(raw):
+            found += _literal_secrets(value, path + (i,))
+    return found
+
+
+_URL_PASSWORD = re.compile(r"://[^/?#@]*:[^/?#]*@")
+
+
+def url_has_password(url: str) -> bool:
+    """Given a database URL, return whether it holds a password (``user:secret@`` or a
+    ``password=`` query parameter). Never raises."""
+    # Imported here: every command reads the config, few need SQLAlchemy's URL parser.
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # unparseable: the Store will say so; look for the usual shape
+        return bool(_URL_PASSWORD.search(url)) or "password=" in url.lower()
+    return bool(parsed.password) or bool(parsed.query.get("password"))
+
+
+def database_url(config: Config, secrets: Callable[[str], str]) -> str:
+    """Given the config and a credential lookup, return the URL to connect with: the
+    configured one, with the password read from ``database.password_credential`` set in it
+    when that names a credential.
+
+    Raises CredentialError if the credential is missing. The returned URL may hold a
+    password: never log it (``Store.safe_url`` hides it).
+    """
+    db = config.database
+    if not db.password_credential:
+        return db.url
+    from sqlalchemy.engine import make_url
+
+    url = make_url(db.url).set(password=secrets(db.password_credential))
+    return url.render_as_string(hide_password=False)
+
+
+# ---------------------------------------------------------------------------------------------
 # Validation
 
 
@@ -400,8 +518,11 @@ class _Checker:
             raw = {}
         for name in raw:
             if name not in keys:
+                hint = ("; passwords and tokens never go in the config file: name a "
+                        "credential instead (the *_credential keys)"
+                        if _secret_name(name) else "")
                 self.problem(path + (name,), f"unknown key {name!r} "
-                             f"(known here: {', '.join(sorted(keys))})")
+                             f"(known here: {', '.join(sorted(keys))}){hint}")
         out: dict[str, Any] = {}
         for name, (check, default) in keys.items():
             if name not in raw:
@@ -427,11 +548,13 @@ class _Checker:
         return raw
 
 
-def parse(text: str, source: str = "<string>") -> Config:
-    """Given TOML text, return the validated Config.
+def parse(text: str, source: str = "<string>", *, file_mode: int | None = None) -> Config:
+    """Given TOML text, return the validated Config. ``file_mode`` is the ``st_mode`` of the
+    file it was read from, if any: a file every user can read must hold no password or token.
 
     Raises ConfigError listing every problem (syntax error, unknown key, bad value, missing
-    required key, duplicate member id, unknown group), each with its key and line.
+    required key, duplicate member id, unknown group, a secret in a world-readable file),
+    each with its key and line. No message ever holds a secret's value.
     """
     try:
         raw = tomllib.loads(text)
@@ -452,6 +575,7 @@ def parse(text: str, source: str = "<string>") -> Config:
             c.problem(("timezone",), str(exc))
 
     sections = {name: c.table(raw.get(name), (name,), keys) for name, keys in TABLES.items()}
+    _check_secrets(c, raw, sections["database"], source, file_mode)
 
     platforms: dict[str, PlatformConfig] = dict(DEFAULT_PLATFORMS)
     raw_platforms = raw.get("platforms", {})
@@ -534,9 +658,10 @@ def parse(text: str, source: str = "<string>") -> Config:
 
     s, ms, mt, al = sections["smtp"], sections["member_services"], sections["meetings"], \
         sections["alerts"]
+    host, port = sections["metrics"]["listen"]
     return Config(
         timezone=timezone,
-        database=DatabaseConfig(url=sections["database"]["url"]),
+        database=DatabaseConfig(**sections["database"]),
         polling=PollingConfig(**polling),
         smtp=SmtpConfig(**s),
         member_services=MemberServicesConfig(name=ms["name"], emails=ms["emails"]),
@@ -547,10 +672,39 @@ def parse(text: str, source: str = "<string>") -> Config:
                                 prefer_onnx=text_values["prefer_onnx"]),
         meetings=MeetingsConfig(**mt),
         alerts=AlertsConfig(**al),
+        metrics=MetricsConfig(enabled=sections["metrics"]["enabled"], host=host, port=port),
         groups=tuple(groups),
         members=tuple(members),
         source=source,
     )
+
+
+def _check_secrets(c: _Checker, raw: Mapping[str, Any], database: Mapping[str, Any],
+                   source: str, file_mode: int | None) -> None:
+    """Report a database password given twice or where it cannot go, and, when the file is
+    readable by every user, each password or token written in it (never their values)."""
+    url, credential = database["url"], database["password_credential"]
+    in_url = bool(url) and url_has_password(url)
+    if credential and in_url:
+        c.problem(("database", "password_credential"), "database.url holds a password as "
+                  "well: remove it from the URL")
+    elif credential and url and url.startswith("sqlite"):
+        c.problem(("database", "password_credential"), "an SQLite database takes no password")
+    if file_mode is None or not file_mode & stat.S_IROTH:
+        return
+    where = (f"and {source} is readable by every user on this machine "
+             f"(mode {stat.S_IMODE(file_mode):04o})")
+    # The shipped unit runs as a dynamic user that can only read a world-readable file, so
+    # the credential is the fix to offer first; chmod suits a service run as its own user.
+    private = (f"or, if the service runs as a user in the file's group, make it private: "
+               f"chmod 640 {source}")
+    if in_url:
+        c.problem(("database", "url"), f"names a password directly, {where}: remove the "
+                  "password from the URL and name a credential holding it in "
+                  f"database.password_credential (see Credentials in the README), {private}")
+    for path in _literal_secrets(raw):
+        c.problem(path, f"holds a password or token directly, {where}: remove it and name a "
+                  f"credential instead (the *_credential keys), {private}")
 
 
 def resolve_path(explicit: str | None, environ: Mapping[str, str] = os.environ) -> Path:
@@ -561,11 +715,13 @@ def resolve_path(explicit: str | None, environ: Mapping[str, str] = os.environ) 
 def load(path: str | os.PathLike[str]) -> Config:
     """Given a path, read and validate the config file.
 
-    Raises ConfigError (with the path) if it cannot be read or is invalid.
+    Raises ConfigError (with the path) if it cannot be read or is invalid, or if every user
+    can read it and it holds a password or token.
     """
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
+        mode = p.stat().st_mode
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([Problem("<file>", f"cannot read {p}: {exc}")], str(p)) from exc
-    return parse(text, str(p))
+    return parse(text, str(p), file_mode=mode)

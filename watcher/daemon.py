@@ -2,7 +2,8 @@
 
 Jobs: one interval job per enabled account (its own interval, with jitter; first run at once),
 and the outbox job. A poll that queues alerts wakes the outbox at once, so a threat goes out in
-seconds, not at the next outbox tick. SIGTERM/SIGINT stop it within 10 s: the scheduler stops
+seconds, not at the next outbox tick. With ``[metrics] enabled = true`` a Prometheus endpoint
+is served too (see :mod:`watcher.metrics`). SIGTERM/SIGINT stop it within 10 s: the scheduler stops
 taking jobs, running polls get a few seconds to finish, and since every poll is one
 transaction, a poll cut short loses nothing.
 """
@@ -13,7 +14,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -26,8 +27,9 @@ from detectors.text import TextDetector
 from platforms import registry as platform_registry
 from platforms.base import Platform, PlatformSettings
 from watcher import logs, sdnotify
-from watcher.config import Config
+from watcher.config import Config, database_url
 from watcher.credentials import Credentials
+from watcher.metrics import Metrics, MetricsServer, serve
 from watcher.outbox import DeliveryReport, Outbox
 from watcher.pipeline import Poller, PollOutcome
 from watcher.store import Clock, Store, sync_config, utcnow
@@ -44,6 +46,8 @@ class Parts:
     store: Store
     poller: Poller
     outbox: Outbox
+    # The poller's and outbox's counters and the store's gauges; served only when enabled.
+    metrics: Metrics = field(default_factory=Metrics)
 
 
 def build_platforms(config: Config, credentials: Callable[[str], str]) -> dict[str, Platform]:
@@ -79,17 +83,20 @@ def build(config: Config, credentials: Credentials | None = None, clock: Clock =
           channel: Channel | None = None) -> Parts:
     """Given the config, migrate and sync the store and return the daemon's parts.
 
-    Raises StoreError if the database cannot be reached or migrated.
+    Raises StoreError if the database cannot be reached or migrated, CredentialError if the
+    database password's credential is missing.
     """
     credentials = credentials or Credentials()
-    store = Store(config.database.url, clock=clock)
+    store = Store(database_url(config, credentials), clock=clock)
     store.upgrade()
     sync_config(store, config.members)
+    metrics = Metrics()
+    metrics.watch_store(store)
     poller = Poller(config, store, build_platforms(config, credentials), build_detectors(config),
-                    clock=clock)
+                    clock=clock, metrics=metrics)
     outbox = Outbox(store, channel or build_channel(config, credentials), config.alerts,
-                    clock=clock)
-    return Parts(config=config, store=store, poller=poller, outbox=outbox)
+                    clock=clock, metrics=metrics)
+    return Parts(config=config, store=store, poller=poller, outbox=outbox, metrics=metrics)
 
 
 def poll_once(parts: Parts) -> tuple[list[PollOutcome], DeliveryReport]:
@@ -104,6 +111,7 @@ class Daemon:
     def __init__(self, parts: Parts) -> None:
         self.parts = parts
         self.stopping = threading.Event()
+        self.metrics_server: MetricsServer | None = None
         # The heartbeat has its own thread: busy polls must not starve it, but a scheduler
         # that stops running jobs at all stops it, and so the watchdog pings.
         self.scheduler = BackgroundScheduler(
@@ -150,8 +158,17 @@ class Daemon:
             pass
 
     def start(self) -> None:
-        """Schedule every job and start the scheduler (returns at once)."""
+        """Start the metrics endpoint if enabled, schedule every job and start the scheduler
+        (returns at once).
+
+        Raises MetricsError, before anything is scheduled, if the metrics address cannot be
+        listened on.
+        """
         config = self.parts.config
+        if config.metrics.enabled and self.metrics_server is None:
+            self.metrics_server = serve(self.parts.metrics, config.metrics.host,
+                                        config.metrics.port)
+            log.info("metrics.listening", address=self.metrics_server.address)
         now = self.parts.store.clock()
         accounts = self.parts.poller.enabled_accounts()
         for aid, account in accounts.items():
@@ -202,6 +219,9 @@ class Daemon:
 
         threading.Thread(target=_wait, name="scheduler-shutdown", daemon=True).start()
         finished = done.wait(timeout=STOP_DEADLINE)
+        if self.metrics_server is not None:
+            self.metrics_server.close()
+            self.metrics_server = None
         log.info("daemon.stopped", clean=finished,
                  seconds=round(time.monotonic() - started, 2))
         if finished:

@@ -20,6 +20,7 @@ from alerts.base import Channel, Message
 from watcher import logs
 from watcher.config import AlertsConfig
 from watcher.errors import DeliveryError
+from watcher.metrics import Metrics
 from watcher.store import Clock, Store, record_action, utcnow
 from watcher.store.models import AlertRow
 
@@ -44,12 +45,16 @@ def backoff(attempts: int, initial: float, maximum: float, rng: random.Random | 
 
 
 class Outbox:
+    """Delivers the outbox's alerts through ``channel``, counting sent and failed deliveries
+    into ``metrics`` (a private :class:`Metrics` when none is given)."""
+
     def __init__(self, store: Store, channel: Channel, settings: AlertsConfig,
-                 clock: Clock = utcnow) -> None:
+                 clock: Clock = utcnow, metrics: Metrics | None = None) -> None:
         self.store = store
         self.channel = channel
         self.settings = settings
         self.clock = clock
+        self.metrics = metrics or Metrics()
 
     def pending(self) -> int:
         """Return how many alerts are waiting to be delivered."""
@@ -75,8 +80,10 @@ class Outbox:
             result = self._deliver_one(alert_id)
             if result is True:
                 sent += 1
+                self.metrics.alert_sent()
             elif result is False:
                 failed += 1
+                self.metrics.alert_failed()
                 break
         return DeliveryReport(sent=sent, failed=failed, pending=self.pending())
 

@@ -25,11 +25,13 @@ from watcher.domain import Account, Finding, Item, Severity
 from watcher.errors import (
     AuthExpired,
     CredentialError,
+    DetectorError,
     HideNotSupported,
     PlatformError,
     RateLimited,
     WatcherError,
 )
+from watcher.metrics import RATE_LIMITED, USAGE, Metrics
 from watcher.policy import Flagged, PlannedAlert, plan_account_problem, plan_item_alerts
 from watcher.store import Clock, Store, clean_text, record_action, sha256_text, utcnow
 from watcher.store.models import (
@@ -109,15 +111,21 @@ def _note_failure(state: PollStateRow, now: datetime, exc: BaseException) -> Non
 
 
 class Poller:
-    """Polls accounts one at a time. Safe to call from several threads for different accounts."""
+    """Polls accounts one at a time. Safe to call from several threads for different accounts.
+
+    Counts polls, items, findings and rate-limit waits into ``metrics`` (a private
+    :class:`Metrics` when none is given).
+    """
 
     def __init__(self, config: Config, store: Store, platforms: Mapping[str, Platform],
-                 detectors: Sequence[Detector], clock: Clock = utcnow) -> None:
+                 detectors: Sequence[Detector], clock: Clock = utcnow,
+                 metrics: Metrics | None = None) -> None:
         self.config = config
         self.store = store
         self.platforms = platforms
         self.detectors = list(detectors)
         self.clock = clock
+        self.metrics = metrics or Metrics()
 
     def enabled_accounts(self) -> dict[int, Account]:
         """Return the accounts to poll by row id, in a stable order."""
@@ -148,6 +156,17 @@ class Poller:
             member = self.config.member(account.member_id)
         except KeyError:
             return PollOutcome(account.key, "skipped", error="member not in the config")
+        try:
+            outcome = self._poll(account_id, account, member, cursor, now)
+        except Exception:  # the store failed: still a poll, and an unsuccessful one
+            self.metrics.poll_finished(account.platform, ok=False)
+            raise
+        self.metrics.poll_finished(account.platform, ok=outcome.status == "ok")
+        return outcome
+
+    def _poll(self, account_id: int, account: Account, member: MemberConfig,
+              cursor: str | None, now: datetime) -> PollOutcome:
+        """Fetch, then store and detect; see :meth:`poll`."""
         bound = log.bind(account=account.key, member=member.id)
         platform = self.platforms[account.platform]
         try:
@@ -157,6 +176,8 @@ class Poller:
         except RateLimited as exc:
             retry_at = exc.retry_at or now + timedelta(seconds=account.interval_seconds or 300)
             self._record_failure(account_id, now, exc, not_before=retry_at)
+            self.metrics.rate_limit_wait(account.platform, RATE_LIMITED,
+                                         (retry_at - now).total_seconds())
             bound.warning("poll.rate_limited", retry_at=retry_at.isoformat())
             return PollOutcome(account.key, "rate_limited", error=logs.redact_text(str(exc)))
         except PlatformError as exc:
@@ -169,6 +190,7 @@ class Poller:
             bound.exception("poll.crashed", error_type=type(exc).__name__)
             return PollOutcome(account.key, "failed", error=f"{type(exc).__name__}: "
                                f"{logs.redact_text(str(exc))}")
+        self.metrics.items_fetched(account.platform, len(batch.items))
         try:
             outcome = self._store_batch(account_id, account, member, batch.items, batch.cursor,
                                         batch.requests, batch.slow_down)
@@ -229,7 +251,7 @@ class Poller:
             s.add_all(rows.values())
             s.flush()
             finding_ids: dict[str, list[int]] = {}
-            stored_findings = 0
+            stored_labels: list[str] = []
             for eid, item_findings in by_item.items():
                 item_row = rows.get(eid)
                 if item_row is None:
@@ -247,7 +269,7 @@ class Poller:
                         detector_version=f.detector_version, created_at=now)
                     s.add(frow)
                     s.flush()
-                    stored_findings += 1
+                    stored_labels.append(f.label)
                     finding_ids.setdefault(eid, []).append(frow.id)
                     record_action(s, now, "finding.created", member_id=member.id,
                                   account_id=account_id, item_id=item_row.id,
@@ -285,10 +307,16 @@ class Poller:
             state.requests_total = (state.requests_total or 0) + requests
             interval = account.interval_seconds or self.config.polling.interval
             # Near a platform limit: stretch this account's interval before we hit it.
-            state.not_before = (now + timedelta(seconds=interval * (slow_down - 1))
-                                if slow_down > 1 else None)
-        return PollOutcome(account.key, "ok", new_items=len(rows) - len(revisions),
-                           findings=stored_findings,
+            held_back = interval * (slow_down - 1) if slow_down > 1 else 0.0
+            state.not_before = now + timedelta(seconds=held_back) if held_back else None
+        # Counted once committed, so that a poll rolled back counts nothing twice.
+        new_count = len(rows) - len(revisions)
+        self.metrics.items_stored(account.platform, new_count)
+        self.metrics.findings_stored(stored_labels)
+        if held_back:
+            self.metrics.rate_limit_wait(account.platform, USAGE, held_back)
+        return PollOutcome(account.key, "ok", new_items=new_count,
+                           findings=len(stored_labels),
                            alerts=alerts, requests=requests)
 
     @staticmethod
@@ -365,7 +393,13 @@ class Poller:
                           now=now, thresholds=dict(self.config.text.thresholds))
         found: list[Finding] = []
         for detector in self.detectors:
-            found.extend(detector.detect(items, context))
+            try:
+                found.extend(detector.detect(items, context))
+            except WatcherError:
+                raise
+            except Exception as exc:  # a model that cannot run (e.g. under a sandbox)
+                raise DetectorError(f"detector {type(detector).__name__} failed: "
+                                    f"{type(exc).__name__}: {exc}") from exc
         return found
 
     # -- failure ------------------------------------------------------------------------------
@@ -386,13 +420,13 @@ class Poller:
         services when the problem starts, none on the polls after it."""
         now = self.clock()
         error = logs.redact_text(str(exc))
-        alerted = False
+        alerted = opened = False
         with self.store.session() as s:
             state = s.get(PollStateRow, account_id)
             assert state is not None
             _note_failure(state, now, exc)
             if not state.problem_open:
-                state.problem_open = True
+                state.problem_open = opened = True
                 plan = plan_account_problem(self.config, member, account, error, now)
                 frow = FindingRow(
                     dedupe_key=plan.dedupe_key, item_id=None, account_id=account_id,
@@ -405,6 +439,8 @@ class Poller:
                                       self.config.smtp.sender, now) is not None
                 record_action(s, now, "account.problem", member_id=member.id,
                               account_id=account_id, finding_id=frow.id, error=error)
+        if opened:
+            self.metrics.findings_stored(["account_problem"])
         log.warning("poll.account_problem", account=account.key, member=member.id,
                     error_type=type(exc).__name__, error=error, alerted=alerted)
         return PollOutcome(account.key, "auth_problem", alerts=int(alerted), error=error)

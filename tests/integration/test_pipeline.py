@@ -140,13 +140,26 @@ class Exploding:
         raise DetectorError("model file missing")
 
 
-def test_detector_failure_writes_nothing_and_retries(db_url: str, sink: MailSink) -> None:
+class Crashing:
+    """A model that loads but cannot run (torch under MemoryDenyWriteExecute, say)."""
+
+    name, version = "crashing", "1"
+
+    def detect(self, items: Sequence[Item], context: Context) -> list[Finding]:
+        raise RuntimeError("could not create a primitive")
+
+
+@pytest.mark.parametrize("broken", [Exploding, Crashing])
+def test_detector_failure_writes_nothing_and_retries(db_url: str, sink: MailSink,
+                                                     broken: type) -> None:
     with SimulatedPlatform(BASE, tokens=TOKENS, handles={X: "CllrTom"}) as sim:
         parts = make(db_url, sim, sink)
         good = parts.poller.detectors
-        parts.poller.detectors = [Exploding()]
+        parts.poller.detectors = [broken()]
         outcomes, _ = poll_once(parts)
         assert all(o.status == "failed" for o in outcomes)
+        assert all("failed" in (o.error or "") or "missing" in (o.error or "")
+                   for o in outcomes)
         assert counts(parts) == (0, 0, 0)
         with parts.store.session() as s:
             assert all(st.cursor is None for st in s.scalars(select(PollStateRow)))

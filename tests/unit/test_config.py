@@ -157,3 +157,39 @@ def test_config_path_resolution() -> None:
     assert str(config.resolve_path("a.toml", {"WATCHER_CONFIG": "b.toml"})) == "a.toml"
     assert str(config.resolve_path(None, {"WATCHER_CONFIG": "b.toml"})) == "b.toml"
     assert str(config.resolve_path(None, {})) == config.DEFAULT_PATH
+
+
+def test_metrics_are_off_by_default_and_listen_on_loopback() -> None:
+    c = config.parse("")
+    assert (c.metrics.enabled, c.metrics.host, c.metrics.port) == (False, "127.0.0.1", 9464)
+    assert c.metrics.listen == "127.0.0.1:9464"
+
+
+@pytest.mark.parametrize("listen,host,port", [
+    ("127.0.0.1:9100", "127.0.0.1", 9100), ("0.0.0.0:9464", "0.0.0.0", 9464),
+    ("localhost:0", "localhost", 0), ("[::1]:9464", "::1", 9464),
+    ("metrics.council.local:9464", "metrics.council.local", 9464),
+])
+def test_metrics_listen_addresses(listen: str, host: str, port: int) -> None:
+    c = config.parse(f'[metrics]\nenabled = true\nlisten = "{listen}"\n')
+    assert (c.metrics.enabled, c.metrics.host, c.metrics.port) == (True, host, port)
+    assert c.metrics.listen == listen
+
+
+@pytest.mark.parametrize("listen,expected", [
+    ("9464", 'expected "host:port"'), (":9464", 'expected "host:port"'),
+    ("127.0.0.1:http", 'expected "host:port"'), ("127.0.0.1:70000", "port must be from 0"),
+    ("[nothost]:9464", "is not an IPv6 address"), ("bad host:9464", "not an IP address"),
+    ("::1:9464", 'expected "host:port"'),
+])
+def test_bad_metrics_listen_is_reported_with_key_and_line(listen: str, expected: str) -> None:
+    ((key, line, message),) = problems(f'[metrics]\nenabled = true\nlisten = "{listen}"\n')
+    assert (key, line) == ("metrics.listen", 3)
+    assert expected in message
+
+
+def test_metrics_keys_are_checked() -> None:
+    found = problems('[metrics]\nenabled = "yes"\nport = 9464\n')
+    assert ("metrics.enabled", 2) in {(k, n) for k, n, _ in found}
+    ((message),) = [m for k, _, m in found if k == "metrics.port"]
+    assert "unknown key 'port'" in message and "listen" in message

@@ -71,7 +71,9 @@ class Store:
         try:
             parsed = make_url(url)
         except Exception as exc:  # sqlalchemy raises ArgumentError and ValueError alike
-            raise StoreError(f"invalid database URL: {exc}") from None
+            # SQLAlchemy's message may quote the URL: never let its password through.
+            detail = re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", str(exc))
+            raise StoreError(f"invalid database URL: {detail}") from None
         self.safe_url = parsed.render_as_string(hide_password=True)
         kwargs: dict[str, Any] = {}
         if parsed.get_backend_name() == "sqlite":
