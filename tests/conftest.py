@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from platforms.simulated import SimComment, SimPost
 from watcher import logs
 from watcher.mailsink import MailSink
 
@@ -107,3 +108,15 @@ id = "222"
 handle = "CllrTom"
 credential = "x-tok"
 """
+
+#: The account ids of ``MEMBERS``: Jane Smith's Facebook page, Tom Okafor's X account.
+FB, X = "111", "222"
+
+#: A small afternoon on both accounts: two posts, a civil comment, an insult and a threat.
+SMALL_TIMELINE = [
+    SimPost(0, "facebook", FB, "111_1", "Bin collections change next week."),
+    SimComment(0, "facebook", FB, "1_a", "111_1", "Thanks for letting us know.", "51", "Ann"),
+    SimComment(0, "facebook", FB, "1_b", "111_1", "You are a useless idiot.", "52", "Bob"),
+    SimPost(0, "x", X, "9001", "At Full Council tonight."),
+    SimComment(0, "x", X, "9002", "9001", "I know where you live.", "61", "anon"),
+]

@@ -20,8 +20,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
-from platforms.simulated import SimComment, SimPost, SimulatedPlatform
-from tests.conftest import MEMBERS, config_text
+from platforms.simulated import SimulatedPlatform
+from tests.conftest import FB, MEMBERS, SMALL_TIMELINE, X, config_text
 from watcher import config, logs
 from watcher.credentials import Credentials
 from watcher.daemon import Daemon, Parts, build, poll_once
@@ -30,19 +30,12 @@ from watcher.metrics import MetricsError, serve
 from watcher.status import gather
 from watcher.store.models import FindingRow, ItemRow
 
-FB, X = "111", "222"
 TOKENS = {FB: "metrics-fb-token", X: "metrics-x-token"}
 CREDS = Credentials({"WATCHER_CRED_FB_JSMITH": TOKENS[FB], "WATCHER_CRED_X_TOK": TOKENS[X]})
 METRICS_ON = '[metrics]\nenabled = true\nlisten = "127.0.0.1:0"\n'
 RULES = '[detectors.text]\nengine = "rules"\n'
 
-TIMELINE = [
-    SimPost(0, "facebook", FB, "111_1", "Bin collections change next week."),
-    SimComment(0, "facebook", FB, "1_a", "111_1", "Thanks for letting us know.", "51", "Ann"),
-    SimComment(0, "facebook", FB, "1_b", "111_1", "You are a useless idiot.", "52", "Bob"),
-    SimPost(0, "x", X, "9001", "At Full Council tonight."),
-    SimComment(0, "x", X, "9002", "9001", "I know where you live.", "61", "anon"),
-]
+TIMELINE = SMALL_TIMELINE
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

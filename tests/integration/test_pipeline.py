@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from detectors.base import Context
 from platforms.simulated import SimComment, SimMention, SimPost, SimulatedPlatform
-from tests.conftest import MEMBERS, config_text
+from tests.conftest import FB, MEMBERS, SMALL_TIMELINE, X, config_text
 from watcher import config
 from watcher.credentials import Credentials
 from watcher.daemon import Parts, build, poll_once
@@ -30,7 +30,6 @@ from watcher.store.models import (
     PollStateRow,
 )
 
-FB, X = "111", "222"
 TOKENS = {FB: "pipeline-fb-token", X: "pipeline-x-token"}
 CREDS = Credentials({"WATCHER_CRED_FB_JSMITH": TOKENS[FB], "WATCHER_CRED_X_TOK": TOKENS[X]})
 
@@ -63,13 +62,7 @@ def sink() -> Iterator[MailSink]:
         yield s
 
 
-BASE = [
-    SimPost(0, "facebook", FB, "111_1", "Bin collections change next week."),
-    SimComment(0, "facebook", FB, "1_a", "111_1", "Thanks for letting us know.", "51", "Ann"),
-    SimComment(0, "facebook", FB, "1_b", "111_1", "You are a useless idiot.", "52", "Bob"),
-    SimPost(0, "x", X, "9001", "At Full Council tonight."),
-    SimComment(0, "x", X, "9002", "9001", "I know where you live.", "61", "anon"),
-]
+BASE = SMALL_TIMELINE
 
 
 def test_poll_stores_each_item_once_and_alerts_the_flagged(db_url: str, sink: MailSink) -> None:

@@ -10,24 +10,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from platforms.simulated import SimComment, SimPost, SimulatedPlatform
-from tests.conftest import MEMBERS, config_text
+from platforms.simulated import SimulatedPlatform
+from tests.conftest import FB, MEMBERS, SMALL_TIMELINE, X, config_text
 from watcher.cli import main
 from watcher.mailsink import MailSink
 from watcher.status import StatusReport, format_report, gather
 from watcher.store import Store
 from watcher.store.models import AlertRow
 
-FB, X = "111", "222"
 TOKENS = {FB: "status-fb-token", X: "status-x-token"}
 RULES = '[detectors.text]\nengine = "rules"\n'
-TIMELINE = [
-    SimPost(0, "facebook", FB, "111_1", "Bin collections change next week."),
-    SimComment(0, "facebook", FB, "1_a", "111_1", "Thanks for letting us know.", "51", "Ann"),
-    SimComment(0, "facebook", FB, "1_b", "111_1", "You are a useless idiot.", "52", "Bob"),
-    SimPost(0, "x", X, "9001", "At Full Council tonight."),
-    SimComment(0, "x", X, "9002", "9001", "I know where you live.", "61", "anon"),
-]
+TIMELINE = SMALL_TIMELINE
 
 
 @pytest.fixture
