@@ -8,15 +8,51 @@ in one place.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from watcher.domain import Account, Batch, Item
 
 #: Given a credential name, return its secret value. Raises ``CredentialError`` if missing.
 SecretLookup = Callable[[str], str]
+
+#: The widths of the store's id and author-name columns (``watcher/store/models.py``). An
+#: Item over them would fail its poll's transaction on PostgreSQL, and every later poll too.
+MAX_ID_CHARS = 128
+MAX_NAME_CHARS = 300
+# Platform ids are digits, with '_' (Graph) or letters (media keys): visible ASCII only, so an
+# id never holds NUL, a lone surrogate or a newline that a database or a log line would trip on.
+_ID = re.compile(rf"[!-~]{{1,{MAX_ID_CHARS}}}")
+
+
+def payload_id(value: Any, what: str = "id") -> str:
+    """Given an id from a platform payload (a string of visible ASCII up to
+    :data:`MAX_ID_CHARS` long, or a non-negative whole number), return it as a string.
+
+    Raises ValueError naming ``what`` for anything else (null, "", a float, a list, ...).
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**20:
+        return str(value)
+    if isinstance(value, str) and _ID.fullmatch(value):
+        return value
+    raise ValueError(f"bad {what} {value!r:.60}")
+
+
+def optional_id(value: Any) -> str | None:
+    """Like :func:`payload_id`, but None for a missing or unreadable id (authors, parents)."""
+    try:
+        return payload_id(value)
+    except ValueError:
+        return None
+
+
+def payload_name(value: Any) -> str | None:
+    """A display name from a payload: a non-empty string, cut to :data:`MAX_NAME_CHARS`;
+    None for anything else."""
+    return value[:MAX_NAME_CHARS] if isinstance(value, str) and value else None
 
 
 @dataclass(frozen=True)

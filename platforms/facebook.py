@@ -9,7 +9,10 @@ page with up to 25 recent posts is one request.
 
 The platform's answers are not trusted to be tidy: items repeated within or across pages,
 pages out of order, empty pages that still link onwards, missing ``from`` or ``message`` and
-unknown fields are all absorbed; each poll returns an item once.
+unknown fields are all absorbed; each poll returns an item once. An object without a readable
+id or time is logged (``facebook.item_skipped``) and left out, and so are a post's unreadable
+comments page or attachments, not the rest; a response that is not a Graph list at all raises
+TransientPlatformError. Ids, author names and links are checked to fit the store.
 
 Edits: every poll re-reads the posts of the look-back window and the newest comment page of
 each, so a changed text is noticed there and the item is returned again (same id, new text).
@@ -34,6 +37,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
@@ -53,7 +58,14 @@ from platforms._http import (
     redact,
     translating,
 )
-from platforms.base import Platform, PlatformSettings, SecretLookup
+from platforms.base import (
+    Platform,
+    PlatformSettings,
+    SecretLookup,
+    optional_id,
+    payload_id,
+    payload_name,
+)
 from watcher.domain import Account, Batch, Item, ItemKind, Media
 from watcher.errors import (
     AuthExpired,
@@ -72,6 +84,9 @@ _COMMENT_FIELDS = ("id,message,created_time,from{id,name},permalink_url,is_hidde
 _RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, 80001, 80002, 80003, 80004, 80005, 80006,
                                80008, 80009, 80014})
 _AUTH_CODES = frozenset({102, 190, 10, 200})
+# A permalink goes into alert emails as the one link to follow: web links only, in visible
+# ASCII (Graph's always are), never "javascript:" or text with NUL or lone surrogates.
+_URL = re.compile(r"https?://[!-~]+")
 
 
 @dataclass(frozen=True)
@@ -167,14 +182,9 @@ class FacebookPlatform(Platform):
         args: dict[str, Any] = {"fields": self._post_fields(), "since": since,
                                 "limit": self.page_size}
         for _ in range(self.max_pages):
-            page = graph.get_connections(page_id, "feed", **args)
-            for post in _data(page):
-                edge = post.pop("comments", None) or {}
-                post["_comments"] = _data(edge)
-                post["_first"] = {str(c.get("id")) for c in post["_comments"]}
-                post["_after"] = _next_after(edge)
+            page_posts, after = _feed_page(graph.get_connections(page_id, "feed", **args))
+            for post in page_posts:
                 posts.setdefault(str(post.get("id")), post)  # a repeated post: keep the first
-            after = _next_after(page)
             if after is None:
                 return list(posts.values())
             args["after"] = after
@@ -187,7 +197,7 @@ class FacebookPlatform(Platform):
         further back than the watermark, appending them to its ``_comments``. Each round
         fetches the next page of all such posts in one batch request."""
         pending = [(post, after) for post in posts
-                   if (after := post.pop("_after", None)) and post.get("id")
+                   if (after := post.pop("_after", None)) and optional_id(post.get("id"))
                    and _wants_more(post["_comments"], state)]
         for _ in range(self.max_pages):
             if not pending:
@@ -196,9 +206,8 @@ class FacebookPlatform(Platform):
             pages = self._batch_get(graph, session, urls)
             following = []
             for (post, _), page in zip(pending, pages):
-                comments = _data(page)
+                comments, after = _comment_page(page, post.get("id"))
                 post["_comments"].extend(comments)
-                after = _next_after(page)
                 if after and _wants_more(comments, state):
                     following.append((post, after))
             pending = following
@@ -219,7 +228,7 @@ class FacebookPlatform(Platform):
 
         Raises facebook.GraphAPIError for an operation that failed (with the session's
         latest status and headers set to that operation's, for translation),
-        TransientPlatformError for one that timed out, ValueError for a malformed answer.
+        TransientPlatformError for one that timed out or a malformed answer.
         """
         bodies: list[Any] = []
         for start in range(0, len(relative_urls), self.batch_limit):
@@ -228,8 +237,9 @@ class FacebookPlatform(Platform):
             answers = graph.request("", post_args={"batch": json.dumps(ops),
                                                    "include_headers": "true"})
             if not isinstance(answers, list) or len(answers) != len(ops):
-                raise ValueError(f"batch of {len(ops)} answered with "
-                                 f"{type(answers).__name__} of another length")
+                raise TransientPlatformError(f"facebook: malformed batch response: {len(ops)} "
+                                             f"operations answered with "
+                                             f"{type(answers).__name__} of another length")
             bodies.extend(_batch_body(session, answer) for answer in answers)
         log.debug("facebook.batch", operations=len(relative_urls),
                   requests=-(-len(relative_urls) // self.batch_limit))
@@ -290,9 +300,9 @@ def translate_error(exc: BaseException, token: str, session: BaseUrlSession | No
         return TransientPlatformError(f"facebook: timed out ({type(exc).__name__})")
     if isinstance(exc, requests.RequestException):
         return TransientPlatformError(redact(f"facebook: {type(exc).__name__}: {exc}", token))
-    if isinstance(exc, (ValueError, KeyError, TypeError, AttributeError)):
-        # facebook-sdk calls response.json(): malformed or truncated bodies land here, as do
-        # payloads of an unexpected shape.
+    if isinstance(exc, (ValueError, KeyError, TypeError, AttributeError, RecursionError)):
+        # facebook-sdk calls response.json(): malformed or truncated bodies land here (nested
+        # past the stack: RecursionError), as do payloads of an unexpected shape.
         return TransientPlatformError(redact(f"facebook: malformed response (http {status}): "
                                              f"{type(exc).__name__}: {exc}", token))
     return PlatformError(redact(f"facebook: {type(exc).__name__}: {exc}", token))
@@ -356,9 +366,10 @@ def _to_items(posts: list[dict[str, Any]], page_id: str) -> list[Item]:
     for obj, post in _objects(posts):
         try:
             item = _to_item(obj, post, page_id)
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             log.warning("facebook.item_skipped", item=str(obj.get("id"))[:60],
-                        error=type(exc).__name__)
+                        post=str(post.get("id"))[:60] if post else None,
+                        error=type(exc).__name__, reason=str(exc)[:200])
             continue
         out.setdefault(item.external_id, item)
     return list(out.values())
@@ -389,17 +400,29 @@ def _batch_body(session: CountingSession, answer: Any) -> Any:
 
     Records the answer's status and headers on the session (usage, and error translation);
     raises facebook.GraphAPIError if it failed, TransientPlatformError if it timed out
-    (null), ValueError if it is malformed.
+    (null) or is malformed.
     """
     if answer is None:
         raise TransientPlatformError("facebook: a batch operation timed out")
     if not isinstance(answer, dict):
-        raise ValueError(f"batch answer is {type(answer).__name__}, not an object")
-    headers = {str(h["name"]): str(h.get("value", "")) for h in answer.get("headers") or []
-               if isinstance(h, dict) and "name" in h}
-    code = int(answer.get("code") or 0)
+        raise TransientPlatformError(f"facebook: malformed batch answer: "
+                                     f"{type(answer).__name__}, not an object")
+    listed = answer.get("headers")
+    headers = {str(h["name"]): str(h.get("value", "")) for h in
+               (listed if isinstance(listed, list) else []) if isinstance(h, dict) and "name" in h}
+    try:
+        code = int(answer.get("code") or 0)
+    except (ValueError, TypeError, OverflowError):  # OverflowError: int(float("inf"))
+        raise TransientPlatformError(f"facebook: malformed batch answer: code "
+                                     f"{answer.get('code')!r:.40}") from None
     session.note_response(code, headers)
-    body = json.loads(answer.get("body") or "null")
+    text = answer.get("body") or "null"
+    try:
+        body = json.loads(text)
+    except (ValueError, TypeError, RecursionError):  # TypeError: not a str; RecursionError:
+        # nesting deeper than the interpreter's stack
+        raise TransientPlatformError(f"facebook: malformed batch answer: body "
+                                     f"{type(text).__name__} is not JSON text") from None
     if code != 200 or (isinstance(body, dict) and "error" in body):
         raise facebook.GraphAPIError(body if isinstance(body, dict) else
                                      {"error": {"message": f"batch operation failed, http "
@@ -407,22 +430,72 @@ def _batch_body(session: CountingSession, answer: Any) -> Any:
     return body
 
 
-def _data(page: Any) -> list[dict[str, Any]]:
-    """The ``data`` list of a Graph list response; raise ValueError if it is not one."""
+def _data(page: Any, where: str = "response") -> list[dict[str, Any]]:
+    """The objects in the ``data`` list of a Graph list response (``where`` says which, for
+    messages); entries that are not objects are logged and left out.
+
+    Raises TransientPlatformError if ``page`` is not a Graph list response.
+    """
     if not isinstance(page, dict):
-        raise ValueError(f"expected a JSON object, got {type(page).__name__}")
-    data = page.get("data", [])
+        raise TransientPlatformError(f"facebook: malformed {where}: expected a JSON object, "
+                                     f"got {type(page).__name__}")
+    data = page.get("data")
+    if data is None:
+        return []
     if not isinstance(data, list):
-        raise ValueError("'data' is not a list")
-    return [d for d in data if isinstance(d, dict)]
+        raise TransientPlatformError(f"facebook: malformed {where}: 'data' is "
+                                     f"{type(data).__name__}, not a list")
+    objects = [d for d in data if isinstance(d, dict)]
+    if len(objects) < len(data):
+        log.warning("facebook.item_skipped", where=where, count=len(data) - len(objects),
+                    error="not an object")
+    return objects
 
 
-def _next_after(page: Mapping[str, Any]) -> str | None:
-    """The ``after`` cursor if the response says there is a next page, else None."""
+def _next_after(page: Mapping[str, Any], where: str = "response") -> str | None:
+    """The ``after`` cursor if the response says there is a next page, else None. Paging
+    that cannot be read ends the reading there (logged), like a last page."""
     paging = page.get("paging") or {}
+    if not isinstance(paging, dict):
+        log.warning("facebook.paging_unreadable", where=where, paging=type(paging).__name__)
+        return None
     if not paging.get("next"):
         return None
-    return (paging.get("cursors") or {}).get("after")
+    cursors = paging.get("cursors")
+    after = cursors.get("after") if isinstance(cursors, dict) else None
+    if not isinstance(after, str) or not after:
+        # "next" without a usable cursor: following it would read the first page again.
+        log.warning("facebook.paging_unreadable", where=where, after=type(after).__name__)
+        return None
+    return after
+
+
+def _feed_page(page: Any) -> tuple[list[dict[str, Any]], str | None]:
+    """Given one feed response, return its posts and the feed's ``after`` cursor (None on the
+    last page). Each post gets the first page of its comments under the private key
+    ``_comments`` (their ids under ``_first``) and that page's ``after`` cursor under
+    ``_after``; a post whose comments cannot be read keeps its place without them (logged).
+
+    Raises TransientPlatformError if the response is not a Graph list.
+    """
+    posts = _data(page, "feed")
+    for post in posts:
+        post["_comments"], post["_after"] = _comment_page(post.pop("comments", None) or {},
+                                                          post.get("id"))
+        post["_first"] = {str(c.get("id")) for c in post["_comments"]}
+    return posts, _next_after(page, "feed")
+
+
+def _comment_page(page: Any, post_id: Any) -> tuple[list[dict[str, Any]], str | None]:
+    """Given a page of a post's comments (the edge nested in a feed post, or a batch answer's
+    body), return the comments and the ``after`` cursor of the next page. A page that is not
+    a Graph list is logged and read as empty: one post's comments must not fail the poll."""
+    where = f"comments of post {str(post_id)[:60]}"
+    try:
+        return _data(page, where), _next_after(page, where)
+    except TransientPlatformError as exc:
+        log.warning("facebook.comments_unreadable", post=str(post_id)[:60], reason=str(exc))
+        return [], None
 
 
 def _timestamp(value: Any) -> float:
@@ -432,56 +505,83 @@ def _timestamp(value: Any) -> float:
 def _parse_time(value: Any) -> datetime:
     """Parse Graph's ``2021-07-04T19:50:58+0000``; raise ValueError otherwise."""
     if not isinstance(value, str):
-        raise ValueError(f"bad created_time {value!r}")
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z").astimezone(timezone.utc)
+        raise ValueError(f"bad created_time {value!r:.60}")
+    try:
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z").astimezone(timezone.utc)
+    except OverflowError:  # e.g. year 1 at +01:00 is before datetime.min in UTC
+        raise ValueError(f"created_time out of range {value!r:.60}") from None
+
+
+def _attachments(value: Any) -> list[Any]:
+    """The entries of an ``attachments``/``subattachments`` edge; raise ValueError if it is
+    not one."""
+    if not value:
+        return []
+    data = value.get("data") if isinstance(value, dict) else None
+    if not isinstance(data, list):
+        raise ValueError(f"attachments are {type(value).__name__}, not a Graph list")
+    return data
 
 
 def _media(obj: Mapping[str, Any]) -> tuple[Media, ...]:
-    """Images of a post's ``attachments`` (and subattachments) or a comment's ``attachment``."""
+    """Images of a post's ``attachments`` (and subattachments) or a comment's ``attachment``.
+    Attachments that cannot be read are logged and left out: the item's text must still be
+    checked."""
     found: list[Media] = []
 
     def visit(att: Any) -> None:
         if not isinstance(att, dict):
             return
-        image = (att.get("media") or {}).get("image") if isinstance(att.get("media"), dict) \
-            else None
-        if isinstance(image, dict) and image.get("src"):
+        media = att.get("media")
+        image = media.get("image") if isinstance(media, dict) else None
+        if isinstance(image, dict) and isinstance(image.get("src"), str) and image["src"]:
             kind = "video" if "video" in str(att.get("type", "")) else "photo"
-            found.append(Media(url=str(image["src"]), kind=kind))
-        for sub in _data(att.get("subattachments") or {}):
+            found.append(Media(url=image["src"], kind=kind))
+        for sub in _attachments(att.get("subattachments")):
             visit(sub)
 
-    for att in _data(obj.get("attachments") or {}):
-        visit(att)
-    visit(obj.get("attachment"))
-    if not found and obj.get("full_picture"):
-        found.append(Media(url=str(obj["full_picture"])))
+    try:
+        for att in _attachments(obj.get("attachments")):
+            visit(att)
+        visit(obj.get("attachment"))
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly nested attachments
+        log.warning("facebook.media_unreadable", item=str(obj.get("id"))[:60],
+                    reason=str(exc)[:200])
+    if not found and isinstance(obj.get("full_picture"), str) and obj["full_picture"]:
+        found.append(Media(url=obj["full_picture"]))
     return tuple(found)
 
 
 def _to_item(obj: dict[str, Any], post: dict[str, Any] | None, page_id: str) -> Item:
-    """Given a post (``post`` None) or a comment with its post, return the Item."""
-    sender = obj.get("from") if isinstance(obj.get("from"), dict) else None
-    parent = obj.get("parent") if isinstance(obj.get("parent"), dict) else None
+    """Given a post (``post`` None) or a comment with its post, return the Item.
+
+    Raises ValueError if its id (or its post's) or its time cannot be read; other fields that
+    cannot be read are left empty.
+    """
+    sender = obj.get("from") if isinstance(obj.get("from"), dict) else {}
+    parent = obj.get("parent") if isinstance(obj.get("parent"), dict) else {}
     if post is None:
         kind, parent_id = ItemKind.POST, None
-    elif parent and parent.get("id"):
-        kind, parent_id = ItemKind.REPLY, str(parent["id"])
+    elif optional_id(parent.get("id")):
+        kind, parent_id = ItemKind.REPLY, optional_id(parent.get("id"))
     else:
-        kind, parent_id = ItemKind.COMMENT, str(post["id"])
+        kind, parent_id = ItemKind.COMMENT, payload_id(post.get("id"), "post id")
+    author_id = optional_id(sender.get("id"))
+    permalink = obj.get("permalink_url")
     can_hide = obj.get("can_hide")
     raw = {k: v for k, v in obj.items() if not k.startswith("_")}
     return Item(
         platform="facebook",
-        external_id=str(obj["id"]),
+        external_id=payload_id(obj.get("id")),
         kind=kind,
         text=str(obj.get("message") or ""),
         created_at=_parse_time(obj.get("created_time")),
-        author_id=str(sender["id"]) if sender and sender.get("id") else None,
-        author_name=str(sender["name"]) if sender and sender.get("name") else None,
-        permalink=obj.get("permalink_url") if isinstance(obj.get("permalink_url"), str) else None,
+        author_id=author_id,
+        author_name=payload_name(sender.get("name")),
+        permalink=permalink if isinstance(permalink, str) and _URL.fullmatch(permalink)
+        else None,
         parent_id=parent_id,
-        is_own=bool(sender and str(sender.get("id")) == page_id),
+        is_own=author_id is not None and author_id == page_id,
         is_hidden=bool(obj.get("is_hidden", False)),
         can_hide=can_hide if isinstance(can_hide, bool) else None,
         media=_media(obj),
@@ -500,10 +600,13 @@ def _load_cursor(cursor: str | None) -> _Cursor:
     try:
         state = json.loads(cursor)
         seen = state.get("seen") or {}
-        return _Cursor(watermark=float(state["wm"]),
+        watermark = float(state["wm"])
+        if not math.isfinite(watermark):  # NaN or inf would hide every item from now on
+            raise ValueError(f"watermark {watermark}")
+        return _Cursor(watermark=watermark,
                        edge=frozenset(str(i) for i in state.get("edge", [])),
                        seen={str(k): str(v) for k, v in seen.items()})
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError):
         log.warning("facebook.bad_cursor", length=len(cursor))
         return _Cursor()
 

@@ -15,7 +15,10 @@ numeric user id is used in ``from:``.
 
 Untidy answers are absorbed: tweets repeated within or across pages, pages out of order
 (``since_id`` is the highest id seen, whatever the order), empty pages that still carry a
-``next_token``, tweets without an author or text, unknown fields. A tweet is returned once:
+``next_token``, tweets without an author or text, unknown fields. A tweet without a readable
+id (a snowflake: decimal digits) or time is logged (``x.item_skipped``) and left out, as are
+unreadable users or media; a response that is not an X list response raises
+TransientPlatformError. A tweet is returned once:
 an edit in place (same id, new text) is not noticed, as ``since_id`` never reads it again;
 X itself gives an edit a new id, which arrives as a new tweet.
 
@@ -30,6 +33,7 @@ The cursor is JSON: ``{"v": 1, "m": mentions since_id, "s": search since_id,
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
@@ -48,7 +52,14 @@ from platforms._http import (
     redact,
     translating,
 )
-from platforms.base import Platform, PlatformSettings, SecretLookup
+from platforms.base import (
+    Platform,
+    PlatformSettings,
+    SecretLookup,
+    optional_id,
+    payload_id,
+    payload_name,
+)
 from watcher.domain import Account, Batch, Item, ItemKind, Media
 from watcher.errors import (
     AuthExpired,
@@ -67,6 +78,11 @@ _EXPANSIONS = ["author_id", "attachments.media_keys"]
 _LOOKUP = {"expansions": _EXPANSIONS, "tweet_fields": _TWEET_FIELDS,
            "user_fields": ["username", "name"], "media_fields": ["url", "type",
                                                                  "preview_image_url"]}
+# Tweet ids are snowflakes: decimal digits below 2**63. since_id and the cursor compare them
+# with int(), which ASCII digits alone are safe for ("²".isdigit() is true, int("²") fails).
+_TWEET_ID = re.compile(r"[0-9]{1,19}")
+# What X allows in a username (15 at most today; some room kept), which goes into permalinks.
+_USERNAME = re.compile(r"[A-Za-z0-9_]{1,50}")
 
 
 class _RebasedSession:
@@ -115,6 +131,44 @@ class _Page:
         self.users: dict[str, dict[str, Any]] = {}
         self.media: dict[str, dict[str, Any]] = {}
         self.newest_id: str | None = None
+
+    def add(self, response: Any) -> str | None:
+        """Given one response of a list endpoint (``{"data": [tweets], "includes": {"users",
+        "media"}, "meta": {"newest_id", "next_token", ...}}``), add what it holds; return its
+        ``next_token`` (None on the last page). Tweets that are not objects, and users or
+        media that cannot be read, are logged and left out.
+
+        Raises TransientPlatformError if it is not such a response.
+        """
+        if not isinstance(response, dict):
+            raise TransientPlatformError(f"x: malformed response: expected a JSON object, got "
+                                         f"{type(response).__name__}")
+        meta = response.get("meta") or {}
+        data = response.get("data") or []
+        if not isinstance(meta, dict) or not isinstance(data, list):
+            raise TransientPlatformError(f"x: malformed response: 'meta' is "
+                                         f"{type(meta).__name__} and 'data' is "
+                                         f"{type(data).__name__}")
+        tweets = [t for t in data if isinstance(t, dict)]
+        if len(tweets) < len(data):
+            log.warning("x.item_skipped", where="data", count=len(data) - len(tweets),
+                        error="not an object")
+        self.tweets.extend(tweets)
+        # The highest id seen, not the first page's first: pages may come out of order.
+        self.newest_id = _max_id([self.newest_id, meta.get("newest_id")]
+                                 + [t.get("id") for t in tweets])
+        includes = response.get("includes") or {}
+        if not isinstance(includes, dict):
+            log.warning("x.includes_unreadable", where="includes",
+                        includes=type(includes).__name__)
+            includes = {}
+        self.users.update(_keyed(includes.get("users"), "id", "includes.users"))
+        self.media.update(_keyed(includes.get("media"), "media_key", "includes.media"))
+        token = meta.get("next_token")
+        if token is not None and not isinstance(token, str):
+            log.warning("x.paging_unreadable", next_token=type(token).__name__)
+            return None
+        return token or None
 
 
 class XPlatform(Platform):
@@ -176,18 +230,7 @@ class XPlatform(Platform):
         for _ in range(self.max_pages):
             extra = {token_param: next_token} if next_token else {}
             response = call(max_results=self.page_size, **_LOOKUP, **kwargs, **extra)
-            if not isinstance(response, dict):
-                raise ValueError(f"expected a JSON object, got {type(response).__name__}")
-            meta = response.get("meta") or {}
-            tweets = [t for t in response.get("data") or [] if isinstance(t, dict)]
-            out.tweets.extend(tweets)
-            # The highest id seen, not the first page's first: pages may come out of order.
-            out.newest_id = _max_id([out.newest_id, meta.get("newest_id")]
-                                    + [t.get("id") for t in tweets])
-            includes = response.get("includes") or {}
-            out.users.update({str(u["id"]): u for u in includes.get("users") or []})
-            out.media.update({str(m["media_key"]): m for m in includes.get("media") or []})
-            next_token = meta.get("next_token")
+            next_token = out.add(response)
             if not next_token:
                 return out
         log.warning("x.fetch_truncated", pages=self.max_pages)
@@ -269,8 +312,9 @@ class XPlatform(Platform):
         }
         return pages, state
 
-    def _items(self, pages: list[_Page], uid: str, own_ids: set[str]) -> list[Item]:
-        """Turn the tweets of all pages into Items, each id once."""
+    @staticmethod
+    def _items(pages: list[_Page], uid: str, own_ids: set[str]) -> list[Item]:
+        """Turn the tweets of all pages into Items, each id once (the first copy wins)."""
         users: dict[str, dict[str, Any]] = {}
         media: dict[str, dict[str, Any]] = {}
         for page in pages:
@@ -284,9 +328,10 @@ class XPlatform(Platform):
                     continue
                 try:
                     items[tid] = _to_item(tweet, uid, own_ids, users, media)
-                except (ValueError, KeyError, TypeError) as exc:
+                except (ValueError, KeyError, TypeError, AttributeError) as exc:
                     # One unreadable tweet must not block the account's every later poll.
-                    log.warning("x.item_skipped", item=tid[:40], error=type(exc).__name__)
+                    log.warning("x.item_skipped", item=tid[:40], error=type(exc).__name__,
+                                reason=str(exc)[:200])
         return list(items.values())
 
     # ------------------------------------------------------------------ hide
@@ -351,8 +396,9 @@ def translate_error(exc: BaseException, token: str, session: CountingSession | N
         return TransientPlatformError(f"x: timed out ({type(exc).__name__})")
     if isinstance(exc, requests.RequestException):
         return TransientPlatformError(text)
-    if isinstance(exc, (ValueError, KeyError, TypeError, AttributeError)):
-        # tweepy calls response.json(): malformed or truncated bodies, unexpected shapes.
+    if isinstance(exc, (ValueError, KeyError, TypeError, AttributeError, RecursionError)):
+        # tweepy calls response.json(): malformed or truncated bodies (nested past the stack:
+        # RecursionError), unexpected shapes.
         return TransientPlatformError(f"x: malformed response: {text}")
     return PlatformError(text)
 
@@ -377,19 +423,59 @@ def _slow_down(headers_seen: list[Mapping[str, str]]) -> float:
 # ---------------------------------------------------------------------- payloads
 
 
+def _tweet_id(value: Any, what: str = "id") -> str:
+    """Given a tweet id from a payload, return it as a string of decimal digits; raise
+    ValueError naming ``what`` for anything else."""
+    tid = payload_id(value, what)
+    if not _TWEET_ID.fullmatch(tid):
+        raise ValueError(f"bad {what} {value!r:.60}: not a tweet id")
+    return tid
+
+
 def _max_id(ids: list[Any]) -> str | None:
-    """The highest of some tweet ids (numeric strings; anything else is ignored)."""
-    numeric = [str(i) for i in ids if i is not None and str(i).isdigit()]
+    """The highest of some tweet ids (anything that is not one is ignored)."""
+    numeric = []
+    for i in ids:
+        try:
+            numeric.append(_tweet_id(i))
+        except ValueError:
+            continue
     return max(numeric, key=int) if numeric else None
+
+
+def _keyed(entries: Any, key: str, where: str) -> dict[str, dict[str, Any]]:
+    """Given an ``includes`` list (users, media), return {entry[key]: entry}; entries that
+    are not objects or have no readable ``key`` are logged and left out."""
+    if entries is None:
+        return {}
+    if not isinstance(entries, list):
+        log.warning("x.includes_unreadable", where=where, includes=type(entries).__name__)
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    unreadable = 0
+    for entry in entries:
+        k = optional_id(entry.get(key)) if isinstance(entry, dict) else None
+        if k is None:
+            unreadable += 1
+        else:
+            out[k] = entry  # a repeated key: the last wins, as X repeats the same object
+    if unreadable:
+        log.warning("x.includes_unreadable", where=where, count=unreadable)
+    return out
 
 
 def _own_posts(page: _Page, uid: str, now: float) -> dict[str, float]:
     """The member's own conversation-starting posts in a page: {id: unix time} (``now`` for
-    one without a readable time)."""
+    one without a readable time). A tweet without a readable id is left out (and skipped,
+    logged, when the page becomes items)."""
     out: dict[str, float] = {}
     for tweet in page.tweets:
-        tid = str(tweet.get("id"))
-        if str(tweet.get("author_id")) == uid and str(tweet.get("conversation_id", tid)) == tid:
+        try:
+            tid = _tweet_id(tweet.get("id"))
+        except ValueError:
+            continue
+        if optional_id(tweet.get("author_id")) == uid and (
+                optional_id(tweet.get("conversation_id")) or tid) == tid:
             try:
                 out[tid] = _parse_time(tweet.get("created_at")).timestamp()
             except ValueError:
@@ -406,19 +492,32 @@ def _recent(own: Mapping[str, float], now: float, days: int, limit: int) -> list
 def _parse_time(value: Any) -> datetime:
     """Parse X's ``2024-01-15T10:30:00.000Z``; raise ValueError otherwise."""
     if not isinstance(value, str):
-        raise ValueError(f"bad created_at {value!r}")
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
+        raise ValueError(f"bad created_at {value!r:.60}")
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        # X always writes "Z"; without it astimezone() would read the server's local time.
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    try:
+        return parsed.astimezone(timezone.utc)
+    except OverflowError:  # e.g. year 1 at +01:00 is before datetime.min in UTC
+        raise ValueError(f"created_at out of range {value!r:.60}") from None
 
 
 def _to_item(tweet: dict[str, Any], uid: str, own_ids: set[str],
              users: Mapping[str, Mapping[str, Any]],
              media: Mapping[str, Mapping[str, Any]]) -> Item:
-    """Given a tweet, the member's id and recent own post ids, return the Item."""
-    tid = str(tweet["id"])
-    author = str(tweet["author_id"]) if tweet.get("author_id") is not None else None
-    conversation = str(tweet.get("conversation_id") or tid)
-    replied_to = next((str(r.get("id")) for r in tweet.get("referenced_tweets") or []
-                       if isinstance(r, dict) and r.get("type") == "replied_to"), None)
+    """Given a tweet, the member's id and recent own post ids, return the Item.
+
+    Raises ValueError if its id or time cannot be read; other fields that cannot be read are
+    left empty.
+    """
+    tid = _tweet_id(tweet.get("id"))
+    author = optional_id(tweet.get("author_id"))
+    conversation = optional_id(tweet.get("conversation_id")) or tid
+    references = tweet.get("referenced_tweets")
+    replied_to = next((ref for r in (references if isinstance(references, list) else [])
+                       if isinstance(r, dict) and r.get("type") == "replied_to"
+                       and (ref := optional_id(r.get("id")))), None)
     is_own = author == uid
     if conversation == tid and replied_to is None:
         kind = ItemKind.POST if is_own else ItemKind.MENTION
@@ -428,11 +527,13 @@ def _to_item(tweet: dict[str, Any], uid: str, own_ids: set[str],
         kind = ItemKind.MENTION
     user = users.get(author or "", {})
     handle = user.get("username")
-    keys = (tweet.get("attachments") or {}).get("media_keys") or []
-    found = tuple(Media(url=str(m.get("url") or m.get("preview_image_url")),
-                        kind=str(m.get("type") or "photo"))
-                  for k in keys if (m := media.get(str(k))) and (m.get("url")
-                                                                 or m.get("preview_image_url")))
+    handle = handle if isinstance(handle, str) and _USERNAME.fullmatch(handle) else None
+    attachments = tweet.get("attachments")
+    keys = attachments.get("media_keys") if isinstance(attachments, dict) else None
+    found = tuple(Media(url=url, kind=str(m.get("type") or "photo"))
+                  for k in (keys if isinstance(keys, list) else [])
+                  if isinstance(k, str | int) and (m := media.get(str(k)))
+                  and isinstance(url := m.get("url") or m.get("preview_image_url"), str) and url)
     return Item(
         platform="x",
         external_id=tid,
@@ -440,7 +541,7 @@ def _to_item(tweet: dict[str, Any], uid: str, own_ids: set[str],
         text=str(tweet.get("text") or ""),
         created_at=_parse_time(tweet.get("created_at")),
         author_id=author,
-        author_name=str(user["name"]) if user.get("name") else handle,
+        author_name=payload_name(user.get("name")) or handle,
         permalink=(f"https://x.com/{handle}/status/{tid}" if handle
                    else f"https://x.com/i/web/status/{tid}"),
         parent_id=replied_to,
@@ -461,10 +562,13 @@ def _load_cursor(cursor: str | None) -> dict[str, Any]:
         return fresh
     try:
         state = json.loads(cursor)
-        return {"m": state.get("m"), "s": state.get("s"),
-                "own": [[str(i), float(t)] for i, t in state.get("own", [])],
-                "ahead": [str(a) for a in state.get("ahead", [])]}
-    except (ValueError, TypeError, AttributeError):
+        # Every id is compared with int() later: one that is not a tweet id (a cursor edited
+        # or damaged in the store) would fail every poll, so it reads as "none".
+        return {"m": _max_id([state.get("m")]), "s": _max_id([state.get("s")]),
+                "own": [[_tweet_id(i), float(t)] for i, t in state.get("own", [])],
+                "ahead": [a for a in map(optional_id, state.get("ahead", []))
+                          if a and _TWEET_ID.fullmatch(a)]}
+    except (ValueError, TypeError, AttributeError, OverflowError, RecursionError):
         log.warning("x.bad_cursor", length=len(cursor))
         return fresh
 

@@ -219,8 +219,22 @@ def _int_range(lo: int, hi: int) -> Check:
     return check
 
 
+#: The longest duration any key takes: a typo of "999999w" must not schedule never.
+MAX_DURATION = 366 * 86400.0
+
+
 def _duration(v: Any) -> float:
-    return parse_duration(v)
+    seconds = parse_duration(v)
+    if not seconds <= MAX_DURATION:  # also catches inf and nan
+        raise ValueError(f"{v!r} is too long: at most 366 days")
+    return seconds
+
+
+def _positive_duration(v: Any) -> float:
+    seconds = _duration(v)
+    if seconds <= 0:  # an interval or timeout of 0 would poll or retry without pause
+        raise ValueError(f"must be longer than 0, got {v!r}")
+    return seconds
 
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -343,21 +357,24 @@ _REQUIRED = object()
 # table name -> {key: (checker, default)}; a default of _REQUIRED makes the key mandatory.
 TABLES: dict[str, dict[str, tuple[Check, Any]]] = {
     "database": {"url": (_db_url, DatabaseConfig.url), "password_credential": (_str, "")},
-    "polling": {"interval": (_duration, "5m"), "jitter": (_duration, "30s"),
-                "timeout": (_duration, "20s")},
+    "polling": {"interval": (_positive_duration, "5m"), "jitter": (_duration, "30s"),
+                "timeout": (_positive_duration, "20s")},
     "smtp": {"host": (_nonempty, "localhost"), "port": (_int_range(1, 65535), 25),
              "sender": (_email, SmtpConfig.sender), "starttls": (_bool, False),
              "username": (_str, ""), "password_credential": (_str, ""),
-             "timeout": (_duration, "20s")},
+             "timeout": (_positive_duration, "20s")},
     "member_services": {"name": (_nonempty, "Member Services"),
                         "emails": (_emails, list(MemberServicesConfig.emails))},
     "meetings": {"moderngov_url": (_url, ""), "ical_urls": (_strings, []),
-                 "refresh": (_duration, "1h"), "default_duration": (_duration, "3h"),
+                 "refresh": (_positive_duration, "1h"),
+                 "default_duration": (_positive_duration, "3h"),
                  "burst_posts": (_int_range(1, 1000), 3)},
     "alerts": {"teams_webhook_credential": (_str, ""), "notify_api_key_credential": (_str, ""),
                "pile_on_threshold": (_int_range(1, 10000), 5),
-               "pile_on_window": (_duration, "30m"), "outbox_interval": (_duration, "15s"),
-               "retry_initial": (_duration, "30s"), "retry_max": (_duration, "1h")},
+               "pile_on_window": (_positive_duration, "30m"),
+               "outbox_interval": (_positive_duration, "15s"),
+               "retry_initial": (_positive_duration, "30s"),
+               "retry_max": (_positive_duration, "1h")},
     "metrics": {"enabled": (_bool, False), "listen": (_listen, "127.0.0.1:9464")},
 }
 PLATFORM_KEYS: dict[str, tuple[Check, Any]] = {"base_url": (_url, None), "api_version": (_str, None)}
@@ -375,7 +392,7 @@ MEMBER_KEYS: dict[str, tuple[Check, Any]] = {
 ACCOUNT_KEYS: dict[str, tuple[Check, Any]] = {
     "platform": (_platform, _REQUIRED), "id": (_nonempty, _REQUIRED), "handle": (_str, ""),
     "credential": (_str, ""), "credential_user": (_str, ""), "auto_hide": (_bool, False),
-    "interval": (_duration, None),
+    "interval": (_positive_duration, None),
 }
 TOP_KEYS = {"timezone", "database", "polling", "smtp", "member_services", "platforms",
             "detectors", "meetings", "alerts", "metrics", "groups", "members"}
@@ -396,10 +413,14 @@ class _Lines:
         self.lines: dict[tuple[Any, ...], int] = {}
         counts: dict[tuple[Any, ...], int] = {}
         current: tuple[Any, ...] = ()
-        for number, line in enumerate(text.splitlines(), start=1):
+        # TOML ends lines at \n only; str.splitlines() would also break at U+2028 and the
+        # like inside strings and miscount every later line.
+        for number, line in enumerate(text.split("\n"), start=1):
             header = self._HEADER.match(line)
             if header:
                 parts = self._split(header.group(2))
+                if not parts:  # "[.]" inside a multi-line string: not a header at all
+                    continue
                 # Resolve each parent name to its latest array element, as TOML does.
                 path: tuple[Any, ...] = ()
                 for part in parts[:-1]:
@@ -562,6 +583,8 @@ def parse(text: str, source: str = "<string>", *, file_mode: int | None = None) 
         line = re.search(r"line (\d+)", str(exc))
         raise ConfigError([Problem("<syntax>", str(exc), int(line.group(1)) if line else None)],
                           source) from exc
+    except RecursionError:  # tomllib recurses per nesting level
+        raise ConfigError([Problem("<syntax>", "values nested too deeply")], source) from None
     c = _Checker(_Lines(text))
 
     for name in raw:

@@ -122,6 +122,19 @@ def test_thresholds_inline_table_is_checked() -> None:
     assert found[0][0] == "detectors.text.thresholds" and found[0][1] == 2
 
 
+@pytest.mark.parametrize("text,key,words", [
+    ('[polling]\ninterval = "0s"\n', "polling.interval", "longer than 0"),
+    ('[alerts]\nretry_max = "9999999999w"\n', "alerts.retry_max", "at most 366 days"),
+])
+def test_durations_must_be_sane(text: str, key: str, words: str) -> None:
+    ((found_key, _line, message),) = problems(text)
+    assert found_key == key and words in message
+
+
+def test_a_jitter_of_zero_is_allowed() -> None:
+    assert config.parse('[polling]\njitter = "0s"\n').polling.jitter == 0
+
+
 def test_detoxify_model_dir_and_onnx_choice() -> None:
     c = config.parse('[detectors.text]\nengine = "detoxify"\nmodel_dir = "/srv/models/tox"\n'
                      'prefer_onnx = false\n')
