@@ -20,7 +20,8 @@ Facebook with its comments and replies). Graph batch requests (``POST /`` with
 "headers": [{"name", "value"}], "body": JSON text}``, ``null`` for an operation that timed
 out; each operation is a request of its own for faults. Besides error faults, data faults
 (``DATA_FAULTS``) serve valid but untidy pages: items twice, shuffled, overlapping pages,
-empty pages with a next link. ``requests_log`` has one entry per HTTP request (a batch is
+empty pages with a next link; and a ``slow`` fault (``SLOW_FAULTS``) answers correctly, but
+only after ``Faults.slow_delay`` seconds. ``requests_log`` has one entry per HTTP request (a batch is
 one), without tokens.
 
 On X, ids must be numeric strings (they are snowflakes there, and ``since_id`` compares them
@@ -60,7 +61,10 @@ ERROR_FAULTS = ("rate_limit", "server_error", "timeout", "malformed", "truncated
 #: in shuffled order, a next-page cursor that repeats the page's last item, an empty page
 #: that still links to a next page
 DATA_FAULTS = ("duplicate_items", "shuffled", "overlapping_pages", "empty_page_with_next")
-FAULT_KINDS = ERROR_FAULTS + DATA_FAULTS
+#: faults that answer correctly but late: the request is held ``Faults.slow_delay`` seconds
+#: (a slow platform or network), then answered as it would have been then
+SLOW_FAULTS = ("slow",)
+FAULT_KINDS = ERROR_FAULTS + DATA_FAULTS + SLOW_FAULTS
 #: operations a Graph batch request may hold
 BATCH_LIMIT = 50
 
@@ -280,8 +284,13 @@ class Faults:
         self._pending: list[_Fault] = []
         #: how long a "timeout" fault holds the request (seconds); keep it small in tests
         self.timeout_delay: float = 15.0
-        #: seconds until a "rate_limit" fault's window resets
+        #: seconds until a "rate_limit" fault's window resets (Graph states it in minutes:
+        #: whole ones from 60 s up, as Graph does; a fraction of one below, for quick tests)
         self.rate_limit_reset: float = 60.0
+        #: how long a "slow" fault holds the request before answering it (seconds)
+        self.slow_delay: float = 2.0
+        #: how many requests each fault kind was served to (what ``take`` handed out)
+        self.served: dict[str, int] = {}
 
     def inject(self, kind: str, times: int = 1, platform: str | None = None,
                account: str | None = None, *, where: str | None = None) -> None:
@@ -316,11 +325,12 @@ class Faults:
                     continue
                 if fault.where is not None and fault.where not in path:
                     continue
-                if not data_faults and fault.kind in DATA_FAULTS:
+                if not data_faults and fault.kind not in ERROR_FAULTS:
                     continue
                 fault.times -= 1
                 if fault.times <= 0:
                     self._pending.remove(fault)
+                self.served[fault.kind] = self.served.get(fault.kind, 0) + 1
                 return fault.kind
         return None
 
@@ -554,6 +564,14 @@ class SimulatedPlatform:
         for k in gone:
             items.pop(k, None)
 
+    def _take_slow(self, fault: str | None) -> str | None:
+        """Act out a "slow" fault (hold the request, cut short by ``stop()``) and return None,
+        as the request is then answered normally; return any other fault as it is."""
+        if fault in SLOW_FAULTS:
+            self._stopping.wait(self.faults.slow_delay)
+            return None
+        return fault
+
     def _lookup(self, platform: str, item_id: str) -> SimItem | None:
         """The item as first created, whether it exists now or not (for whose it is)."""
         return self._by_id.get((platform, item_id))
@@ -596,7 +614,7 @@ class SimulatedPlatform:
         version = parts[0] if parts else ""
         rest = parts[1:]
         account = self._graph_account(rest)
-        fault = self.faults.take("facebook", account, "/" + "/".join(parts))
+        fault = self._take_slow(self.faults.take("facebook", account, "/" + "/".join(parts)))
         if fault in ERROR_FAULTS:
             return self._graph_fault(fault)
         if not self._token_ok(token, account):
@@ -695,7 +713,8 @@ class SimulatedPlatform:
 
     def _graph_fault(self, kind: str) -> _Reply:
         if kind == "rate_limit":
-            minutes = max(1, round(self.faults.rate_limit_reset / 60))
+            reset = self.faults.rate_limit_reset
+            minutes = max(1, round(reset / 60)) if reset >= 60 else max(reset, 0.1) / 60
             usage = {"call_count": 100, "total_cputime": 40, "total_time": 60}
             buc = {"sim": [{"type": "pages", "call_count": 100, "total_cputime": 40,
                             "total_time": 60, "estimated_time_to_regain_access": minutes}]}
@@ -906,7 +925,7 @@ class SimulatedPlatform:
         with self._lock:
             self._x_counts[family] = self._x_counts.get(family, 0) + 1
             used = self._x_counts[family]
-        fault = self.faults.take("x", account, path)
+        fault = self._take_slow(self.faults.take("x", account, path))
         if fault in ERROR_FAULTS:
             return self._x_fault(fault)
         user_auth = method == "PUT"

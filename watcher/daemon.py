@@ -111,6 +111,7 @@ class Daemon:
     def __init__(self, parts: Parts) -> None:
         self.parts = parts
         self.stopping = threading.Event()
+        self._waking = threading.Lock()
         self.metrics_server: MetricsServer | None = None
         # The heartbeat has its own thread: busy polls must not starve it, but a scheduler
         # that stops running jobs at all stops it, and so the watchdog pings.
@@ -151,11 +152,16 @@ class Daemon:
             sdnotify.notify("WATCHDOG=1")
 
     def wake_outbox(self) -> None:
-        """Run the outbox job now rather than at its next tick."""
-        try:
-            self.scheduler.modify_job("outbox", next_run_time=self.parts.store.clock())
-        except Exception:  # scheduler shutting down or job gone: the next tick will do
-            pass
+        """Run the outbox job now rather than at its next tick (not once stopping: a poll
+        finishing during shutdown would otherwise wait on the scheduler's lock, which
+        ``shutdown(wait=True)`` holds while it waits for that very poll)."""
+        with self._waking:
+            if self.stopping.is_set():
+                return
+            try:
+                self.scheduler.modify_job("outbox", next_run_time=self.parts.store.clock())
+            except Exception:  # scheduler shutting down or job gone: the next tick will do
+                pass
 
     def start(self) -> None:
         """Start the metrics endpoint if enabled, schedule every job and start the scheduler
@@ -214,6 +220,8 @@ class Daemon:
         done = threading.Event()
 
         def _wait() -> None:
+            with self._waking:  # no wake-up is half-way through modify_job any more
+                pass
             self.scheduler.shutdown(wait=True)
             done.set()
 

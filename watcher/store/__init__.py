@@ -106,6 +106,10 @@ class Store:
         cfg.set_main_option("script_location", str(MIGRATIONS))
         try:
             with self.engine.begin() as connection:
+                if connection.dialect.name == "sqlite":
+                    # pysqlite runs DDL outside any transaction: without this, a kill in the
+                    # middle of a migration leaves half the tables, and no start ever succeeds.
+                    connection.exec_driver_sql("BEGIN IMMEDIATE")
                 cfg.attributes["connection"] = connection
                 command.upgrade(cfg, "head")
         except SQLAlchemyError as exc:

@@ -1,0 +1,1 @@
+"""Reliability suite: the daemon under injected faults, SIGKILLs and outages."""
