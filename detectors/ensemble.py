@@ -42,6 +42,14 @@ _ADDRESSES = re.compile(
 MODEL_OFFENSIVE_AT_THRESHOLD = 0.6
 
 
+def rules_judged_public(ruled: Classification) -> bool:
+    """Given the rules' verdict on a comment, say whether they found contact details and
+    judged them public (a council address, an organisation's number, the commenter's own
+    postcode): then the council model, which cannot tell a venue from a home, may not
+    overrule them on personal data."""
+    return 0.0 < ruled.scores.get("personal_data", 0.0) < DEFAULT_THRESHOLDS["personal_data"]
+
+
 class EnsembleClassifier:
     """The "default" engine. Given texts, returns a Classification per text in order."""
 
@@ -79,11 +87,7 @@ class EnsembleClassifier:
             if heads["threat"] > scores["threat"] and _ADDRESSES.search(texts[i][:5000]):
                 scores["threat"] = heads["threat"]
                 reasons["threat"].append(f"text model: threat {heads['threat']:.2f}")
-            # When the rules found contact details and judged them public (a council
-            # address, an organisation's number, the commenter's own postcode), the model,
-            # which cannot tell a venue from a home, does not overrule that judgement.
-            judged_public = 0.0 < r.scores.get("personal_data", 0.0) < DEFAULT_THRESHOLDS[
-                "personal_data"]
+            judged_public = rules_judged_public(r)
             for label, probability in learned[i].items():
                 threshold = self.council.thresholds[label]
                 value = to_score(probability, threshold, DEFAULT_THRESHOLDS[label])

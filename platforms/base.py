@@ -14,15 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from watcher.domain import Account, Batch, Item
+from watcher.domain import MAX_ID_CHARS, MAX_NAME_CHARS, Account, Batch, Item
 
 #: Given a credential name, return its secret value. Raises ``CredentialError`` if missing.
 SecretLookup = Callable[[str], str]
 
-#: The widths of the store's id and author-name columns (``watcher/store/models.py``). An
-#: Item over them would fail its poll's transaction on PostgreSQL, and every later poll too.
-MAX_ID_CHARS = 128
-MAX_NAME_CHARS = 300
+# An Item over the store's column widths (MAX_ID_CHARS, MAX_NAME_CHARS) would fail its poll's
+# transaction on PostgreSQL, and every later poll too.
 # Platform ids are digits, with '_' (Graph) or letters (media keys): visible ASCII only, so an
 # id never holds NUL, a lone surrogate or a newline that a database or a log line would trip on.
 _ID = re.compile(rf"[!-~]{{1,{MAX_ID_CHARS}}}")

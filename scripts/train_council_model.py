@@ -242,7 +242,7 @@ def other_stages(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     engine's stages other than the council model flag it, and whether the rules veto the
     model for it (personal data they judged public). Uses the engine's own code with a
     council model that says nothing."""
-    from detectors.ensemble import EnsembleClassifier
+    from detectors.ensemble import EnsembleClassifier, rules_judged_public
     from detectors.text import DEFAULT_THRESHOLDS
 
     class Silent:  # a council model with no opinion: probability 0, threshold 1
@@ -259,8 +259,7 @@ def other_stages(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
                       for c in results])
     veto = np.zeros_like(flags)
     pd = LABELS.index("personal_data")
-    veto[:, pd] = [0.0 < r.scores.get("personal_data", 0.0) < DEFAULT_THRESHOLDS["personal_data"]
-                   for r in ruled]
+    veto[:, pd] = [rules_judged_public(r) for r in ruled]
     return flags, veto
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from watcher import logs
 from watcher.domain import TEXT_LABELS, Account
 from watcher.errors import ConfigError, Problem
 
@@ -481,9 +482,6 @@ def _literal_secrets(raw: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ..
     return found
 
 
-_URL_PASSWORD = re.compile(r"://[^/?#@]*:[^/?#]*@")
-
-
 def url_has_password(url: str) -> bool:
     """Given a database URL, return whether it holds a password (``user:secret@`` or a
     ``password=`` query parameter). Never raises."""
@@ -493,7 +491,7 @@ def url_has_password(url: str) -> bool:
     try:
         parsed = make_url(url)
     except Exception:  # unparseable: the Store will say so; look for the usual shape
-        return bool(_URL_PASSWORD.search(url)) or "password=" in url.lower()
+        return bool(logs.URL_PASSWORD.search(url)) or "password=" in url.lower()
     return bool(parsed.password) or bool(parsed.query.get("password"))
 
 

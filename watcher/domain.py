@@ -36,6 +36,11 @@ class Severity(str, Enum):
 TEXT_LABELS: tuple[str, ...] = ("offensive", "threat", "defamation", "personal_data")
 OTHER_LABELS: tuple[str, ...] = ("copyright_image", "meeting_burst", "account_problem")
 
+#: The longest platform id (of an account, item, parent or author) and author display name an
+#: Item may carry: the widths of the store's columns for them (``watcher/store/models.py``).
+MAX_ID_CHARS = 128
+MAX_NAME_CHARS = 300
+
 
 @dataclass(frozen=True)
 class Account:

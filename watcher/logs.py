@@ -18,8 +18,11 @@ import structlog
 REDACTED = "[REDACTED]"
 _SECRET_KEYS = re.compile(r"(token|password|secret|authorization|api_key|apikey|credential_value)",
                           re.I)
+#: A password in a URL's user part: ``scheme://user:secret@host``.
+URL_PASSWORD = re.compile(r"(://[^/?#@]*:)[^/?#]*@")
 _INLINE = [
     (re.compile(r"(access_token=)[^&\s'\"]+", re.I), r"\1" + REDACTED),
+    (URL_PASSWORD, r"\1" + REDACTED + "@"),
     (re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=%-]+", re.I), r"\1" + REDACTED),
 ]
 _secrets: set[str] = set()

@@ -36,7 +36,6 @@ class AccountState:
     """
 
     id: int
-    key: str
     member_id: str
     member_name: str
     platform: str
@@ -48,6 +47,11 @@ class AccountState:
     last_error: str | None
     failures: int
     not_before: datetime | None
+
+    @property
+    def key(self) -> str:
+        """``platform:external_id``, as ``Account.key``."""
+        return f"{self.platform}:{self.external_id}"
 
     @property
     def outcome(self) -> str:
@@ -128,9 +132,9 @@ def account_states(session: Session) -> list[AccountState]:
     out = []
     for account, state, member_name in rows:
         out.append(AccountState(
-            id=account.id, key=f"{account.platform}:{account.external_id}",
-            member_id=account.member_id, member_name=member_name, platform=account.platform,
-            external_id=account.external_id, handle=account.handle or "",
+            id=account.id, member_id=account.member_id, member_name=member_name,
+            platform=account.platform, external_id=account.external_id,
+            handle=account.handle or "",
             enabled=account.enabled,
             last_poll_at=state.last_poll_at if state else None,
             last_success_at=state.last_success_at if state else None,

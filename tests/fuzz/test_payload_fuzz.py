@@ -38,8 +38,7 @@ from structlog.testing import capture_logs
 
 from platforms import facebook, x
 from platforms._http import CountingSession
-from platforms.base import MAX_ID_CHARS, MAX_NAME_CHARS
-from watcher.domain import Item, ItemKind, Media
+from watcher.domain import MAX_ID_CHARS, MAX_NAME_CHARS, Item, ItemKind, Media
 from watcher.errors import TransientPlatformError
 
 FUZZ = settings(max_examples=250, deadline=None, derandomize=True, database=None,

@@ -146,13 +146,14 @@ def test_format_of_a_disabled_account_and_back_off() -> None:
 
     now = datetime(2025, 11, 24, 12, 0, tzinfo=UTC)
     account = AccountState(
-        id=1, key="facebook:111", member_id="jsmith", member_name="Cllr Jane Smith",
+        id=1, member_id="jsmith", member_name="Cllr Jane Smith",
         platform="facebook", external_id="111", handle="", enabled=False,
         last_poll_at=now - timedelta(minutes=3), last_success_at=None,
         last_error="RateLimited: (#4) limit", failures=1, not_before=now + timedelta(minutes=7))
     report = StatusReport(now=now, database="sqlite:///w.db", accounts=(account,),
                           outbox=OutboxState(0, 0, None, None))
     out = format_report(report)
+    assert account.key == "facebook:111"
     assert "disabled (no longer in the config)" in out
     assert "last poll     2025-11-24 11:57:00 UTC (3m ago)  FAILED" in out
     assert "last success  never" in out

@@ -72,8 +72,10 @@ def test_credential_values_are_redacted_everywhere() -> None:
 def test_token_looking_fragments_are_redacted_even_if_unknown() -> None:
     out = _capture(lambda log: log.warning(
         "http", url="https://h/v1?access_token=abc123XYZ&fields=id",
-        header="Authorization: Bearer AAAAnotregistered"))
+        header="Authorization: Bearer AAAAnotregistered",
+        database="postgresql+psycopg://watcher:dbPassw0rd@db/watcher"))
     assert "abc123XYZ" not in out and "AAAAnotregistered" not in out
+    assert "dbPassw0rd" not in out and "watcher:[REDACTED]@db" in out
 
 
 def test_exceptions_in_tracebacks_are_redacted() -> None:

@@ -72,8 +72,7 @@ class Store:
             parsed = make_url(url)
         except Exception as exc:  # sqlalchemy raises ArgumentError and ValueError alike
             # SQLAlchemy's message may quote the URL: never let its password through.
-            detail = re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", str(exc))
-            raise StoreError(f"invalid database URL: {detail}") from None
+            raise StoreError(f"invalid database URL: {logs.redact_text(str(exc))}") from None
         self.safe_url = parsed.render_as_string(hide_password=True)
         kwargs: dict[str, Any] = {}
         if parsed.get_backend_name() == "sqlite":

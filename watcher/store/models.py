@@ -23,6 +23,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from watcher.domain import MAX_ID_CHARS, MAX_NAME_CHARS
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """A timezone-aware UTC datetime on every backend; naive values are refused on write."""
@@ -67,7 +69,7 @@ class AccountRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     member_id: Mapped[str] = mapped_column(ForeignKey("members.id"), index=True)
     platform: Mapped[str] = mapped_column(String(32))
-    external_id: Mapped[str] = mapped_column(String(128))
+    external_id: Mapped[str] = mapped_column(String(MAX_ID_CHARS))
     handle: Mapped[str] = mapped_column(String(200), default="")
     credential: Mapped[str] = mapped_column(String(200), default="")
     credential_user: Mapped[str] = mapped_column(String(200), default="")
@@ -106,11 +108,11 @@ class ItemRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     platform: Mapped[str] = mapped_column(String(32))
-    external_id: Mapped[str] = mapped_column(String(128))
+    external_id: Mapped[str] = mapped_column(String(MAX_ID_CHARS))
     kind: Mapped[str] = mapped_column(String(16))
-    parent_external_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    author_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    author_name: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    parent_external_id: Mapped[str | None] = mapped_column(String(MAX_ID_CHARS), nullable=True)
+    author_id: Mapped[str | None] = mapped_column(String(MAX_ID_CHARS), nullable=True)
+    author_name: Mapped[str | None] = mapped_column(String(MAX_NAME_CHARS), nullable=True)
     is_own: Mapped[bool] = mapped_column(Boolean, default=False)
     text: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
