@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
-from watcher.errors import WatcherError
+from watcher.errors import ImageError, WatcherError
 
 _TOKEN_PATTERNS = (
     re.compile(r"(access_token=)[^&\s'\"]+"),
@@ -187,3 +189,85 @@ def _count_onto(error: WatcherError, session: CountingSession | None) -> None:
     # Failed polls cost requests too; whoever keeps count can read them off the error.
     if session is not None:
         error.requests = session.request_count  # type: ignore[attr-defined]
+
+
+#: Redirects a media download follows (each checked: http or https only).
+MAX_REDIRECTS = 5
+
+
+@dataclass(frozen=True)
+class Download:
+    """The bytes of one downloaded file, the URL they finally came from, and their
+    declared Content-Type ("" if none)."""
+
+    data: bytes
+    url: str
+    content_type: str
+
+
+def download(session: requests.Session, url: str, *, max_bytes: int, timeout: float
+             ) -> Download:
+    """Given a session, a media URL and limits, return its bytes.
+
+    Follows at most :data:`MAX_REDIRECTS` redirects, each only to http(s); reads at most
+    ``max_bytes`` (refusing a larger Content-Length before reading) within ``timeout``
+    seconds in all. Never sends a platform token: media are on public CDNs.
+
+    Raises ImageError saying what went wrong: a scheme other than http(s), too many
+    redirects, an HTTP error status, an HTML page instead of a file, too large, too slow,
+    or a connection failure.
+    """
+    deadline = time.monotonic() + timeout
+    current = url
+    for _ in range(MAX_REDIRECTS + 1):
+        if not re.match(r"(?i)^https?://", current):
+            raise ImageError(f"refusing to fetch {_short(current)}: only http and https URLs")
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ImageError(f"{_short(url)}: no answer within {timeout:g} s")
+        try:
+            response = session.get(current, stream=True, allow_redirects=False,
+                                   timeout=(min(remaining, 10.0), remaining))
+        except requests.Timeout as exc:
+            raise ImageError(f"{_short(url)}: no answer within {timeout:g} s") from exc
+        except requests.RequestException as exc:
+            raise ImageError(f"{_short(url)}: {type(exc).__name__}: "
+                             f"{redact(str(exc))[:200]}") from exc
+        with response:
+            if response.is_redirect:
+                location = response.headers.get("Location", "")
+                current = requests.compat.urljoin(current, location)
+                continue
+            return _read_body(response, url, current, max_bytes, deadline, timeout)
+    raise ImageError(f"{_short(url)}: more than {MAX_REDIRECTS} redirects")
+
+
+def _read_body(response: requests.Response, url: str, final: str, max_bytes: int,
+               deadline: float, timeout: float) -> Download:
+    if response.status_code != 200:
+        raise ImageError(f"{_short(url)}: HTTP {response.status_code}")
+    ctype = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if ctype in ("text/html", "application/xhtml+xml"):
+        raise ImageError(f"{_short(url)}: the server sent a web page ({ctype}), not an image")
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise ImageError(f"{_short(url)}: {int(declared):,} bytes is over the "
+                         f"{max_bytes:,}-byte limit")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        for chunk in response.iter_content(64 * 1024):
+            size += len(chunk)
+            if size > max_bytes:
+                raise ImageError(f"{_short(url)}: more than the {max_bytes:,}-byte limit")
+            if time.monotonic() > deadline:
+                raise ImageError(f"{_short(url)}: not downloaded within {timeout:g} s")
+            chunks.append(chunk)
+    except requests.RequestException as exc:
+        raise ImageError(f"{_short(url)}: download broke off: {type(exc).__name__}") from exc
+    return Download(data=b"".join(chunks), url=final, content_type=ctype)
+
+
+def _short(url: str) -> str:
+    """A URL fit for a log line: tokens redacted, the query dropped, at most 120 chars."""
+    return redact(url.split("?", 1)[0])[:120]

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from platforms._http import Download, counting_session, download
 from watcher.domain import MAX_ID_CHARS, MAX_NAME_CHARS, Account, Batch, Item
 
 #: Given a credential name, return its secret value. Raises ``CredentialError`` if missing.
@@ -81,6 +82,16 @@ class Platform(ABC):
 
         Raises AuthExpired, RateLimited, TransientPlatformError or CredentialError.
         """
+
+    def fetch_media(self, account: Account, url: str, *, max_bytes: int, timeout: float
+                    ) -> Download:
+        """Given an account and the URL of an image in one of its items, download it within
+        the limits (http(s) only, at most ``max_bytes`` within ``timeout`` seconds).
+
+        Media sit on the platforms' public CDNs: no token is sent. Raises ImageError.
+        """
+        with counting_session(timeout) as session:
+            return download(session, url, max_bytes=max_bytes, timeout=timeout)
 
     @abstractmethod
     def hide(self, account: Account, item: Item) -> None:

@@ -446,6 +446,8 @@ class SimulatedPlatform:
         self.faults = Faults()
         self.requests_log: list[tuple[str, str, str, dict[str, str]]] = []
         self.hidden: set[str] = set()
+        #: files served at /media/NAME: name -> (bytes, Content-Type, delay in seconds)
+        self.media: dict[str, tuple[bytes, str, float]] = {}
         #: percentage reported in X-App-Usage call_count (tests raise it to see slow-downs)
         self.app_usage_percent: int = 1
         #: X rate limit per endpoint family per 15-minute window
@@ -506,6 +508,14 @@ class SimulatedPlatform:
         if self._server is None:
             raise RuntimeError("SimulatedPlatform is not started")
         return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def add_media(self, name: str, data: bytes, content_type: str = "image/jpeg",
+                  delay: float = 0.0) -> str:
+        """Serve ``data`` at ``/media/NAME`` (after ``delay`` seconds) and return the URL to
+        write in a timeline: ``sim:media/NAME``, which every payload this server sends
+        carries as its real address."""
+        self.media[name] = (data, content_type, delay)
+        return f"{MEDIA_PREFIX}{name}"
 
     # ----------------------------------------------------------------- state
 
@@ -1165,6 +1175,10 @@ class SimulatedPlatform:
         return _Reply(200, {"data": {"hidden": body["hidden"]}}, headers)
 
 
+#: How a timeline names a file this server serves; payloads carry its real URL instead.
+MEDIA_PREFIX = "sim:media/"
+
+
 class _Handler(BaseHTTPRequestHandler):
     """Turns HTTP requests into calls on the bound ``sim`` and writes its replies."""
 
@@ -1202,6 +1216,9 @@ class _Handler(BaseHTTPRequestHandler):
                 json_body = None
         elif raw and "form" in ctype:
             params.update(dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True)))
+        if split.path.startswith("/media/") and method == "GET":
+            self._send_media(split.path[len("/media/"):])
+            return
         auth = self.headers.get("Authorization", "")
         header_token = auth.split(None, 1)[1] if " " in auth else None
         try:
@@ -1218,6 +1235,25 @@ class _Handler(BaseHTTPRequestHandler):
             reply = _Reply(500, {"error": {"message": "simulator error", "code": 1}})
             platform = "x" if split.path.startswith("/2/") else "facebook"
         self._send(reply, platform)
+
+    def _send_media(self, name: str) -> None:
+        self.sim._log("media", "GET", f"/media/{name}", {})
+        found = self.sim.media.get(name)
+        if found is None:
+            data, ctype, delay = b"<html><body>Not found</body></html>", "text/html", 0.0
+            status = 404
+        else:
+            (data, ctype, delay), status = found, 200
+        if delay and self.sim._stopping.wait(delay):
+            return
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout)
+            self.close_connection = True
 
     def _send(self, reply: _Reply, platform: str) -> None:
         fault = reply.headers.pop("X-Sim-Fault", None)
@@ -1243,6 +1279,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         else:
             data = json.dumps(reply.body).encode("utf-8")
+            if b'"' + MEDIA_PREFIX.encode() in data:
+                data = data.replace(b'"' + MEDIA_PREFIX.encode(),
+                                    f'"{self.sim.base_url}/media/'.encode())
         self.send_response(reply.status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
