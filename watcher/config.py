@@ -81,12 +81,53 @@ class TextDetectorConfig:
 
 
 @dataclass(frozen=True)
+class ImageDetectorConfig:
+    """``[detectors.images]``: which images are checked for others' copyright, and limits."""
+
+    enabled: bool = True
+    # Images in third parties' comments too, not only in the member's own posts.
+    comments: bool = True
+    # The council's own names (as they appear in credits); the member's name is always own.
+    council_names: tuple[str, ...] = ()
+    # Picture and news agencies whose credit flags an image; () = the built-in list.
+    agencies: tuple[str, ...] = ()
+    # Perceptual-hash distance (of 64 bits) at or below which two images are the same.
+    max_distance: int = 8
+    max_bytes: int = 15_000_000
+    max_pixels: int = 40_000_000
+    timeout: float = 20.0
+
+
+@dataclass(frozen=True)
+class QuietWindow:
+    """A part of matching meetings in which any own post is flagged (a vote is expected):
+    from ``after`` seconds past the start, for ``length`` seconds (None: to the end)."""
+
+    title: str
+    after: float = 0.0
+    length: float | None = None
+
+
+@dataclass(frozen=True)
 class MeetingsConfig:
     moderngov_url: str = ""
     ical_urls: tuple[str, ...] = ()
     refresh: float = 3600.0
     default_duration: float = 3 * 3600.0
+    # Per committee: {title substring: duration}, used before default_duration.
+    durations: Mapping[str, float] = field(default_factory=dict)
     burst_posts: int = 3
+    quiet: tuple[QuietWindow, ...] = ()
+
+    def duration_for(self, title: str) -> float:
+        """Given a meeting title, return its default length in seconds: the first
+        ``durations`` entry whose key is in the title (case-insensitive), else
+        ``default_duration``."""
+        lowered = title.lower()
+        for key, seconds in self.durations.items():
+            if key.lower() in lowered:
+                return seconds
+        return self.default_duration
 
 
 @dataclass(frozen=True)
@@ -142,6 +183,7 @@ class Config:
     member_services: MemberServicesConfig = MemberServicesConfig()
     platforms: Mapping[str, PlatformConfig] = field(default_factory=dict)
     text: TextDetectorConfig = TextDetectorConfig()
+    images: ImageDetectorConfig = ImageDetectorConfig()
     meetings: MeetingsConfig = MeetingsConfig()
     alerts: AlertsConfig = AlertsConfig()
     metrics: MetricsConfig = MetricsConfig()
@@ -315,6 +357,46 @@ def _timezone(v: Any) -> str:
     return v
 
 
+def _durations(v: Any) -> dict[str, float]:
+    if not isinstance(v, dict):
+        raise ValueError('expected a table of {"meeting title" = "3h"}')
+    out: dict[str, float] = {}
+    for title, text in v.items():
+        if not title.strip():
+            raise ValueError("a meeting title must not be empty")
+        try:
+            out[title] = _positive_duration(text)
+        except ValueError as exc:
+            raise ValueError(f"{title!r}: {exc}") from None
+    return out
+
+
+_QUIET_KEYS = {"title", "after", "length"}
+
+
+def _quiet(v: Any) -> tuple[QuietWindow, ...]:
+    if not isinstance(v, list):
+        raise ValueError('expected a list like [{ title = "Full Council", after = "1h", '
+                         'length = "30m" }]')
+    out: list[QuietWindow] = []
+    for i, w in enumerate(v):
+        where = f"entry {i + 1}"
+        if not isinstance(w, dict):
+            raise ValueError(f"{where}: expected a table with title, after, length")
+        unknown = set(w) - _QUIET_KEYS
+        if unknown:
+            raise ValueError(f"{where}: unknown key {sorted(unknown)[0]!r} "
+                             f"(known: {', '.join(sorted(_QUIET_KEYS))})")
+        try:
+            title = _str(w.get("title", ""))
+            after = _duration(w.get("after", "0s"))
+            length = _positive_duration(w["length"]) if "length" in w else None
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
+        out.append(QuietWindow(title=title, after=after, length=length))
+    return tuple(out)
+
+
 def _member_id(v: Any) -> str:
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", _str(v)):
         raise ValueError(f"must be lower-case letters, digits and '-', got {v!r}")
@@ -369,7 +451,8 @@ TABLES: dict[str, dict[str, tuple[Check, Any]]] = {
     "meetings": {"moderngov_url": (_url, ""), "ical_urls": (_strings, []),
                  "refresh": (_positive_duration, "1h"),
                  "default_duration": (_positive_duration, "3h"),
-                 "burst_posts": (_int_range(1, 1000), 3)},
+                 "durations": (_durations, {}),
+                 "burst_posts": (_int_range(1, 1000), 3), "quiet": (_quiet, [])},
     "alerts": {"teams_webhook_credential": (_str, ""), "notify_api_key_credential": (_str, ""),
                "pile_on_threshold": (_int_range(1, 10000), 5),
                "pile_on_window": (_positive_duration, "30m"),
@@ -383,6 +466,12 @@ TEXT_KEYS: dict[str, tuple[Check, Any]] = {"engine": (_engine, "default"),
                                            "thresholds": (_thresholds, {}),
                                            "model_dir": (_str, ""),
                                            "prefer_onnx": (_bool, True)}
+IMAGE_KEYS: dict[str, tuple[Check, Any]] = {
+    "enabled": (_bool, True), "comments": (_bool, True), "council_names": (_strings, []),
+    "agencies": (_strings, []), "max_distance": (_int_range(0, 32), 8),
+    "max_megabytes": (_int_range(1, 200), 15), "max_megapixels": (_int_range(1, 500), 40),
+    "timeout": (_positive_duration, "20s"),
+}
 GROUP_KEYS: dict[str, tuple[Check, Any]] = {"name": (_nonempty, _REQUIRED),
                                             "leader_emails": (_emails, [])}
 MEMBER_KEYS: dict[str, tuple[Check, Any]] = {
@@ -620,9 +709,10 @@ def parse(text: str, source: str = "<string>", *, file_mode: int | None = None) 
         c.problem(("detectors",), "expected a table")
         detectors_raw = {}
     for dname in detectors_raw:
-        if dname != "text":
-            c.problem(("detectors", dname), f"unknown detector {dname!r} (known: text)")
+        if dname not in ("text", "images"):
+            c.problem(("detectors", dname), f"unknown detector {dname!r} (known: images, text)")
     text_values = c.table(detectors_raw.get("text"), ("detectors", "text"), TEXT_KEYS)
+    image_values = c.table(detectors_raw.get("images"), ("detectors", "images"), IMAGE_KEYS)
 
     groups: list[GroupConfig] = []
     for i, graw in enumerate(c.array(raw.get("groups"), ("groups",))):
@@ -691,6 +781,13 @@ def parse(text: str, source: str = "<string>", *, file_mode: int | None = None) 
                                 thresholds=text_values["thresholds"],
                                 model_dir=text_values["model_dir"],
                                 prefer_onnx=text_values["prefer_onnx"]),
+        images=ImageDetectorConfig(
+            enabled=image_values["enabled"], comments=image_values["comments"],
+            council_names=image_values["council_names"], agencies=image_values["agencies"],
+            max_distance=image_values["max_distance"],
+            max_bytes=image_values["max_megabytes"] * 1_000_000,
+            max_pixels=image_values["max_megapixels"] * 1_000_000,
+            timeout=image_values["timeout"]),
         meetings=MeetingsConfig(**mt),
         alerts=AlertsConfig(**al),
         metrics=MetricsConfig(enabled=sections["metrics"]["enabled"], host=host, port=port),

@@ -83,6 +83,14 @@ class DetectorError(WatcherError):
     """A detector could not run."""
 
 
+class ImageError(WatcherError):
+    """An image could not be fetched or read (too big, not an image, truncated, timed out)."""
+
+
+class MeetingSourceError(WatcherError):
+    """A meeting calendar (modern.gov web service or iCalendar feed) could not be read."""
+
+
 class DeliveryError(WatcherError):
     """An alert could not be delivered; the outbox keeps it and retries."""
 

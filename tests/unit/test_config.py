@@ -206,3 +206,46 @@ def test_metrics_keys_are_checked() -> None:
     assert ("metrics.enabled", 2) in {(k, n) for k, n, _ in found}
     ((message),) = [m for k, _, m in found if k == "metrics.port"]
     assert "unknown key 'port'" in message and "listen" in message
+
+
+def test_image_detector_settings() -> None:
+    c = config.parse('[detectors.images]\ncouncil_names = ["Havering Council"]\n'
+                     'agencies = ["Acme Pictures"]\nmax_distance = 6\nmax_megabytes = 5\n'
+                     'max_megapixels = 30\ntimeout = "10s"\ncomments = false\n')
+    im = c.images
+    assert im.enabled and not im.comments and im.council_names == ("Havering Council",)
+    assert im.agencies == ("Acme Pictures",) and im.max_distance == 6
+    assert im.max_bytes == 5_000_000 and im.max_pixels == 30_000_000 and im.timeout == 10
+    assert config.parse("").images.agencies == ()  # () = the built-in list
+
+
+def test_image_detector_problems_have_keys_and_lines() -> None:
+    found = problems('[detectors.images]\nmax_distance = 99\nfoo = 1\n[detectors.videos]\n')
+    assert ("detectors.images.max_distance", 2,
+            "expected a whole number from 0 to 32, got 99") in found
+    assert any(k == "detectors.images.foo" and line == 3 for k, line, _ in found)
+    assert any(k == "detectors.videos" and "known: images, text" in m for k, _, m in found)
+
+
+def test_meeting_durations_and_quiet_windows() -> None:
+    c = config.parse('[meetings]\ndurations = { "Full Council" = "4h", "Planning" = "2h30m" }\n'
+                     'quiet = [{ title = "Full Council", after = "1h", length = "30m" },\n'
+                     '         { title = "Budget" }]\n')
+    mt = c.meetings
+    assert mt.duration_for("Extraordinary full council") == 4 * 3600
+    assert mt.duration_for("Strategic Planning Committee") == 2.5 * 3600
+    assert mt.duration_for("Audit Committee") == mt.default_duration == 3 * 3600
+    assert mt.quiet == (config.QuietWindow("Full Council", 3600, 1800),
+                        config.QuietWindow("Budget", 0, None))
+
+
+@pytest.mark.parametrize("text, words", [
+    ('quiet = [{ title = "X", length = "0s" }]', "entry 1: must be longer than 0"),
+    ('quiet = [{ title = "X", when = "1h" }]', "entry 1: unknown key 'when'"),
+    ('quiet = ["Full Council"]', "entry 1: expected a table"),
+    ('durations = { "Full Council" = "forever" }', "'Full Council': expected a duration"),
+    ('durations = ["3h"]', "expected a table"),
+])
+def test_bad_meeting_settings(text: str, words: str) -> None:
+    found = problems(f"[meetings]\n{text}\n")
+    assert len(found) == 1 and words in found[0][2] and found[0][1] == 2, found
