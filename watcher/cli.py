@@ -64,6 +64,25 @@ def _parser() -> argparse.ArgumentParser:
     dbsub = db.add_subparsers(dest="db_command", required=True, metavar="SUBCOMMAND")
     dbsub.add_parser("upgrade", parents=[common], help="create or migrate the schema")
     models_cli.add_parser(sub, common)
+    images = sub.add_parser("images", help="the council's register of known images")
+    isub = images.add_subparsers(dest="images_command", required=True, metavar="SUBCOMMAND")
+    iadd = isub.add_parser("add", parents=[common], help="register images (files or URLs)")
+    kind = iadd.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--cleared", dest="kind", action="store_const", const="cleared",
+                      help="the council's own or licensed to it: never flagged")
+    kind.add_argument("--third-party", dest="kind", action="store_const", const="third_party",
+                      help="licensed to others: a post that uses it is flagged")
+    iadd.add_argument("sources", nargs="+", metavar="FILE_OR_URL")
+    iadd.add_argument("--note", default="", help="what it is (shown in alerts)")
+    isub.add_parser("list", parents=[common], help="list the register")
+    irm = isub.add_parser("remove", parents=[common], help="remove an entry")
+    irm.add_argument("id", type=int)
+    meetings = sub.add_parser("meetings", help="the meeting calendars")
+    msub = meetings.add_subparsers(dest="meetings_command", required=True, metavar="SUBCOMMAND")
+    msub.add_parser("refresh", parents=[common], help="read the calendars now")
+    mlist = msub.add_parser("list", parents=[common], help="list stored meetings")
+    mlist.add_argument("--days", type=int, default=14, help="from today, this many days "
+                       "ahead (default 14)")
     return p
 
 
@@ -286,6 +305,82 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK if report.healthy else EXIT_FAILURE
 
 
+def cmd_images(args: argparse.Namespace) -> int:
+    from watcher import imageregister
+
+    config = _load(args)
+    store = _store(config)
+    store.upgrade()
+    if args.images_command == "list":
+        print(imageregister.describe(imageregister.load(store)))
+        return EXIT_OK
+    if args.images_command == "remove":
+        entry = imageregister.remove(store, args.id)
+        print(f"removed #{entry.id} ({entry.kind}, {entry.note})")
+        return EXIT_OK
+    failed = 0
+    for source in args.sources:
+        try:
+            added = imageregister.add(store, imageregister.read_source(source), kind=args.kind,
+                                      source=source, note=args.note,
+                                      max_distance=config.images.max_distance)
+        except WatcherError as exc:
+            print(f"{source}: NOT ADDED: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        state = "added" if added.new else "already registered"
+        print(f"{source}: {state} as #{added.entry.id} ({added.entry.kind}, "
+              f"phash {added.entry.phash})")
+        if added.conflict:
+            print(f"  note: it looks like entry #{added.conflict[0]} of the other kind "
+                  f"(distance {added.conflict[1]}); a cleared match wins")
+    return EXIT_FAILURE if failed else EXIT_OK
+
+
+def cmd_meetings(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import select
+
+    from calendars.base import attendance
+    from watcher.meetingwatch import MeetingWatch, meeting_from_row
+    from watcher.store.models import MeetingRow
+
+    config = _load(args)
+    store = _store(config)
+    store.upgrade()
+    if args.meetings_command == "refresh":
+        watch = MeetingWatch(config, store)
+        if not watch.configured:
+            print("no calendars configured ([meetings] moderngov_url, ical_urls)",
+                  file=sys.stderr)
+            return EXIT_USAGE
+        report = watch.refresh()
+        for source, n in report.stored.items():
+            print(f"{source}: {n} meetings")
+        for source, error in report.failed.items():
+            print(f"{source}: FAILED: {error}")
+        return EXIT_FAILURE if report.failed else EXIT_OK
+    tz = ZoneInfo(config.timezone)
+    now = datetime.now(UTC)
+    with store.session() as s:
+        rows = list(s.scalars(select(MeetingRow).where(
+            MeetingRow.end_at >= now, MeetingRow.start_at <= now + timedelta(days=args.days))
+            .order_by(MeetingRow.start_at)))
+        meetings = [meeting_from_row(r) for r in rows]
+    for m in meetings:
+        who = [member.id for member in config.members
+               if attendance(m, name=member.name, moderngov_id=member.moderngov_id,
+                             attends=member.attends)[0].value == "attending"]
+        state = "CANCELLED " if m.cancelled else ""
+        print(f"{m.start.astimezone(tz):%a %d %b %H:%M}-{m.end.astimezone(tz):%H:%M}  "
+              f"{state}{m.title}  attending: {', '.join(who) or '-'}")
+    if not meetings:
+        print("no meetings stored for that period ('watcher meetings refresh' reads them)")
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from watcher.demo import run_demo
 
@@ -294,7 +389,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 COMMANDS = {"run": cmd_run, "poll": cmd_poll, "check": cmd_check, "classify": cmd_classify,
             "findings": cmd_findings, "status": cmd_status, "demo": cmd_demo,
-            "models": models_cli.run}
+            "models": models_cli.run, "images": cmd_images, "meetings": cmd_meetings}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -305,7 +400,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level = "WARNING"  # the demo prints its own story; logs would drown it
     # Logs go to stdout for the daemon (journald); to stderr for commands that print results.
     to_stderr = args.command in ("classify", "findings", "status", "demo", "check", "poll", "db",
-                                 "models")
+                                 "models", "images", "meetings")
     logs.configure(level=level, stream=sys.stderr if to_stderr else sys.stdout)
     handler = cmd_db_upgrade if args.command == "db" else COMMANDS[args.command]
     try:

@@ -1,7 +1,8 @@
 """The daemon: builds the parts from the config and runs them on APScheduler 3.x.
 
 Jobs: one interval job per enabled account (its own interval, with jitter; first run at once),
-and the outbox job. A poll that queues alerts wakes the outbox at once, so a threat goes out in
+the outbox job, and, when calendars are configured, the meeting-calendar refresh (every
+``meetings.refresh``) and the meeting-burst check (after the polls, every polling interval). A poll that queues alerts wakes the outbox at once, so a threat goes out in
 seconds, not at the next outbox tick. With ``[metrics] enabled = true`` a Prometheus endpoint
 is served too (see :mod:`watcher.metrics`). SIGTERM/SIGINT stop it within 10 s: the scheduler stops
 taking jobs, running polls get a few seconds to finish, and since every poll is one
@@ -13,8 +14,9 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -23,12 +25,14 @@ from alerts.base import Channel
 from alerts.email import EmailChannel, SmtpSettings
 from detectors import registry as detector_registry
 from detectors.base import Detector
+from detectors.images import ImageDetector
 from detectors.text import TextDetector
 from platforms import registry as platform_registry
 from platforms.base import Platform, PlatformSettings
-from watcher import logs, sdnotify
+from watcher import imageregister, logs, sdnotify
 from watcher.config import Config, database_url
 from watcher.credentials import Credentials
+from watcher.meetingwatch import MeetingWatch
 from watcher.metrics import Metrics, MetricsServer, serve
 from watcher.outbox import DeliveryReport, Outbox
 from watcher.pipeline import Poller, PollOutcome
@@ -36,6 +40,8 @@ from watcher.store import Clock, Store, sync_config, utcnow
 
 log = logs.get(__name__)
 STOP_DEADLINE = 8.0  # seconds; systemd and the contract allow 10
+MEETING_CHECK_MAX = 300.0  # seconds between meeting-burst checks at most
+MEETING_CHECK_DELAY = 5.0  # seconds after start before the first check
 
 
 @dataclass
@@ -46,6 +52,7 @@ class Parts:
     store: Store
     poller: Poller
     outbox: Outbox
+    meetings: MeetingWatch
     # The poller's and outbox's counters and the store's gauges; served only when enabled.
     metrics: Metrics = field(default_factory=Metrics)
 
@@ -62,11 +69,17 @@ def build_platforms(config: Config, credentials: Callable[[str], str]) -> dict[s
     return out
 
 
-def build_detectors(config: Config) -> list[Detector]:
-    """Given the config, return the detectors to run on every batch."""
+def build_detectors(config: Config, platforms: Mapping[str, Platform] | None = None,
+                    store: Store | None = None) -> list[Detector]:
+    """Given the config (and, for the image detector, the adapters to download through and
+    the store holding the image register), return the detectors to run on every batch."""
     text = config.text
-    return [TextDetector(detector_registry.text_classifier(
+    detectors: list[Detector] = [TextDetector(detector_registry.text_classifier(
         text.engine, model_dir=text.model_dir, prefer_onnx=text.prefer_onnx))]
+    if config.images.enabled and platforms is not None and store is not None:
+        detectors.append(ImageDetector(config.images, platforms,
+                                       lambda: imageregister.load(store)))
+    return detectors
 
 
 def build_channel(config: Config, credentials: Credentials) -> Channel:
@@ -92,16 +105,23 @@ def build(config: Config, credentials: Credentials | None = None, clock: Clock =
     sync_config(store, config.members)
     metrics = Metrics()
     metrics.watch_store(store)
-    poller = Poller(config, store, build_platforms(config, credentials), build_detectors(config),
+    platforms = build_platforms(config, credentials)
+    poller = Poller(config, store, platforms, build_detectors(config, platforms, store),
                     clock=clock, metrics=metrics)
     outbox = Outbox(store, channel or build_channel(config, credentials), config.alerts,
                     clock=clock, metrics=metrics)
-    return Parts(config=config, store=store, poller=poller, outbox=outbox, metrics=metrics)
+    return Parts(config=config, store=store, poller=poller, outbox=outbox,
+                 meetings=MeetingWatch(config, store, clock=clock), metrics=metrics)
 
 
 def poll_once(parts: Parts) -> tuple[list[PollOutcome], DeliveryReport]:
-    """Poll every enabled account once (ignoring back-off), then deliver due alerts."""
+    """Read the meeting calendars (if any), poll every enabled account once (ignoring
+    back-off), check for meeting bursts, then deliver due alerts."""
+    if parts.meetings.configured:
+        parts.meetings.refresh()
     outcomes = [parts.poller.poll(aid, force=True) for aid in parts.poller.enabled_accounts()]
+    if parts.meetings.configured:
+        parts.meetings.check()
     return outcomes, parts.outbox.deliver_due()
 
 
@@ -145,6 +165,25 @@ class Daemon:
             log.info("outbox.run", sent=report.sent, failed=report.failed,
                      pending=report.pending)
 
+    def _meetings_refresh_job(self) -> None:
+        if self.stopping.is_set():
+            return
+        try:
+            self.parts.meetings.refresh()
+        except Exception:  # the store failed (a calendar that fails is logged inside)
+            log.exception("meetings.store_failed")
+
+    def _meetings_check_job(self) -> None:
+        if self.stopping.is_set():
+            return
+        try:
+            report = self.parts.meetings.check()
+        except Exception:
+            log.exception("meetings.store_failed")
+            return
+        if report.alerts:
+            self.wake_outbox()
+
     def _heartbeat_job(self) -> None:
         """Tell systemd's watchdog the scheduler is alive. Sent from a scheduled job, not
         from the main thread, so that a hung scheduler stops the pings and gets restarted."""
@@ -186,6 +225,15 @@ class Daemon:
         self.scheduler.add_job(self._outbox_job, "interval", id="outbox",
                                seconds=config.alerts.outbox_interval, next_run_time=now,
                                name="outbox")
+        if self.parts.meetings.configured:
+            self.scheduler.add_job(self._meetings_refresh_job, "interval", id="meetings-refresh",
+                                   seconds=config.meetings.refresh, next_run_time=now,
+                                   name="meeting calendars")
+            # After the first polls have had a moment; then as often as posts arrive.
+            self.scheduler.add_job(self._meetings_check_job, "interval", id="meetings-check",
+                                   seconds=min(config.polling.interval, MEETING_CHECK_MAX),
+                                   next_run_time=now + timedelta(seconds=MEETING_CHECK_DELAY),
+                                   name="meeting bursts")
         watchdog = sdnotify.watchdog_interval()
         if watchdog:
             self.scheduler.add_job(self._heartbeat_job, "interval", id="heartbeat",

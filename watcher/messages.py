@@ -24,6 +24,8 @@ LABEL_NAMES = {
     "defamation": "possibly defamatory",
     "personal_data": "personal data",
     "account_problem": "account problem",
+    "copyright_image": "possible copyright image",
+    "meeting_burst": "posting during a meeting",
 }
 
 
@@ -53,6 +55,10 @@ def _what_to_do(labels: Sequence[str], services: str) -> list[str]:
         steps.append("Remove it as soon as possible: it publishes someone's private details.")
     if "threat" in labels:
         steps.append("Hide it once you have reported it.")
+    if "copyright_image" in labels:
+        steps.append("Check the image's rights: unless you or the council hold a licence for it, "
+                     "remove the image (or the post) and use your own photo or one the council "
+                     f"has cleared. {services} can check the council's licences.")
     return steps
 
 
@@ -169,6 +175,40 @@ def render_pile_on(config: Config, member: MemberConfig, account: Account,
             f"{html.escape(subject)}</p><p>{html.escape(summary)}</p><p><b>What to do</b></p><ol>"
             + "".join(f"<li>{html.escape(s)}</li>" for s in steps) + "</ol><ul>"
             + "".join(rows) + "</ul></div>")
+    return Rendered(subject=subject, text="\n".join(lines) + "\n", html=body)
+
+
+def render_meeting_burst(config: Config, member: MemberConfig, title: str, start: datetime,
+                         end: datetime, posts: Sequence[tuple[datetime, str, str, str]],
+                         reasons: Sequence[str]) -> Rendered:
+    """Given a meeting the member attended and their own posts during it (each: time,
+    platform name, link, text), return the gentle note to the member."""
+    subject = (f"Reminder: {len(posts)} post{'s' if len(posts) != 1 else ''} during "
+               f"{title} on {_when(config, start)[:15]}")
+    steps = [
+        "Council protocol asks members not to make conspicuous use of social media during "
+        "council and committee meetings, especially while a vote is expected.",
+        "Nothing needs removing: this is a reminder. Consider scheduling posts for after the "
+        "meeting.",
+    ]
+    when = f"{_when(config, start)} to {_when(config, end)[-5:]}"
+    lines = [subject, "", f"Member:  {member.name}", f"Meeting: {title}", f"When:    {when}", "",
+             "Your posts during the meeting:"]
+    rows = []
+    for at, platform, link, text in posts:
+        lines += [f"  - {_when(config, at)[-5:]} on {platform}: \"{_shorten(text, 120)}\"",
+                  f"    {link}"]
+        rows.append(f'<li>{html.escape(_when(config, at)[-5:])} on {html.escape(platform)}: '
+                    f'<a href="{html.escape(link)}">{html.escape(_shorten(text, 120) or "(no text)")}'
+                    "</a></li>")
+    lines += ["", "Why:", *[f"  - {r}" for r in reasons], "",
+              *[f"{i}. {s}" for i, s in enumerate(steps, 1)]]
+    body = (f'<div style="font-family:Arial,sans-serif;max-width:600px;font-size:16px">'
+            f'<p style="background:#2d5f8a;color:#fff;padding:12px;font-weight:bold;margin:0">'
+            f"{html.escape(subject)}</p><p>{html.escape(title)}, {html.escape(when)}.</p>"
+            "<p><b>Your posts during the meeting</b></p><ul>" + "".join(rows) + "</ul>"
+            "<p><b>Why</b></p><ul>" + "".join(f"<li>{html.escape(r)}</li>" for r in reasons)
+            + "</ul><ol>" + "".join(f"<li>{html.escape(s)}</li>" for s in steps) + "</ol></div>")
     return Rendered(subject=subject, text="\n".join(lines) + "\n", html=body)
 
 

@@ -8,7 +8,9 @@ Rules (CONTRACT §5):
 - a pile-on (more than ``pile_on_threshold`` flagged items on one account within
   ``pile_on_window``) becomes one summary alert per poll instead of one per comment; threats are
   never folded into a summary;
-- ``account_problem`` goes to member services.
+- ``account_problem`` goes to member services;
+- an item whose only findings are about the member's own conduct (``copyright_image``) goes to
+  the member alone and is never folded into a pile-on; ``meeting_burst`` likewise.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from datetime import datetime
 from watcher.config import Config, MemberConfig
 from watcher.domain import Account, Finding, Item, Severity
 from watcher.messages import Rendered, render_account_problem, render_item_alert, render_pile_on
+
+#: Labels about what the member posts (or hosts) rather than abuse: told to the member only.
+OWN_CONDUCT_LABELS = frozenset({"copyright_image", "meeting_burst"})
 
 
 @dataclass(frozen=True)
@@ -78,8 +83,16 @@ def plan_item_alerts(config: Config, member: MemberConfig, account: Account,
     account already had within the pile-on window, return the alerts to send."""
     services = config.member_services.emails
     threats = [f for f in flagged if f.severity is Severity.URGENT]
-    others = [f for f in flagged if f.severity is not Severity.URGENT]
+    conduct = [f for f in flagged if f.severity is not Severity.URGENT
+               and set(f.labels) <= OWN_CONDUCT_LABELS]
+    others = [f for f in flagged if f.severity is not Severity.URGENT and f not in conduct]
     plans: list[PlannedAlert] = []
+    for f in conduct:
+        plans.append(PlannedAlert(
+            dedupe_key=f.key, kind="item", severity=f.severity, to=(member.email,), cc=(),
+            rendered=render_item_alert(config, member, account, f.item, f.findings,
+                                       f.hide_outcome, f.revision),
+            flagged=(f,)))
     for f in threats:
         to = _dedupe((member.email, *services))
         plans.append(PlannedAlert(

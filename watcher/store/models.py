@@ -204,3 +204,49 @@ class ItemVersionRow(Base):
     raw_sha256: Mapped[str] = mapped_column(String(64))
     fetched_at: Mapped[datetime] = mapped_column(UTCDateTime())
     superseded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ImageRegisterRow(Base):
+    """An image the council knows: ``cleared`` (its own or licensed to it; never flagged) or
+    ``third_party`` (licensed to others; a perceptual-hash match is flagged)."""
+
+    __tablename__ = "image_register"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    phash: Mapped[str] = mapped_column(String(16))
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    source: Mapped[str] = mapped_column(Text)
+    note: Mapped[str] = mapped_column(Text, default="")
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    added_by: Mapped[str] = mapped_column(String(64))
+
+
+class MeetingRow(Base):
+    """A council or committee meeting read from modern.gov or an iCalendar feed.
+
+    ``source_key`` is the SHA-256 of ``source`` (a feed URL can be longer than an index
+    allows); ``attendees_json`` is a list of {name, moderngov_id, attendance, role}.
+    """
+
+    __tablename__ = "meetings"
+    __table_args__ = (
+        UniqueConstraint("source_key", "external_id", name="uq_meetings_source_ext"),
+        Index("ix_meetings_start", "start_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source_key: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(Text)
+    external_id: Mapped[str] = mapped_column(String(300))
+    title: Mapped[str] = mapped_column(Text)
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    end_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    end_source: Mapped[str] = mapped_column(String(16))
+    cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
+    location: Mapped[str] = mapped_column(Text, default="")
+    url: Mapped[str] = mapped_column(Text, default="")
+    attendees_json: Mapped[str] = mapped_column(Text, default="[]")
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime())
