@@ -46,6 +46,7 @@ import numpy as np
 import torch
 import transformers
 
+from detectors._onnx import session_options
 from detectors.semantic import cores
 from watcher import logs
 from watcher.domain import TEXT_LABELS, Classification
@@ -315,10 +316,7 @@ class _OnnxBackend:
             import onnxruntime as ort
         except ImportError as exc:
             raise DetectorError(f"{path} needs onnxruntime: pip install onnxruntime") from exc
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options = session_options(ort, threads)
         try:
             self.session = ort.InferenceSession(str(path), options,
                                                 providers=["CPUExecutionProvider"])

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from detectors._onnx import session_options
 from watcher.errors import DetectorError
 
 # Words per window when a long text is split, and how many windows a text may use: enough for
@@ -80,12 +81,7 @@ def load_session(path: Path, threads: int, what: str = "model"):  # -> onnxrunti
         raise DetectorError(f"the 'onnxruntime' package is needed for {path}: {exc}") from exc
     if not path.is_file():
         raise DetectorError(f"{what} model file missing: {path}")
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    # One graph, run op after op: parallelism inside ops is where the time goes.
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3
+    options = session_options(ort, threads)
     try:
         session = ort.InferenceSession(
             str(path), sess_options=options, providers=["CPUExecutionProvider"]

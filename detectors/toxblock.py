@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from detectors._onnx import session_options
 from detectors.semantic import cores
 from watcher.errors import DetectorError
 from watcher.models import sha256_file
@@ -213,11 +214,7 @@ def _open_session(path: Path, expected_sha256: str | None, threads: int) -> Any:
         raise _problem(path, f"is unreadable ({exc})") from exc
     if expected_sha256 is not None and actual != expected_sha256:
         raise _problem(path, f"is damaged (sha256 {actual}, expected {expected_sha256})")
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3  # onnxruntime's warnings would go to stderr, not our logs
+    options = session_options(ort, threads)
     try:
         return ort.InferenceSession(
             str(path), sess_options=options, providers=["CPUExecutionProvider"]
