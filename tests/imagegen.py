@@ -1,44 +1,15 @@
-"""Images the tests build themselves: structured pictures (so perceptual hashes differ from
-one seed to another) with the rights metadata a test needs, in EXIF or XMP."""
+"""Images the tests build themselves: the demo's structured pictures (so perceptual hashes
+differ from one seed to another) with the rights metadata a test needs, in EXIF or XMP."""
 
 from __future__ import annotations
 
 import io
-import random
 
-from PIL import Image, ImageDraw
+from PIL import Image
 
+from watcher.demo import jpeg, picture
 
-def picture(seed: int, size: tuple[int, int] = (480, 360)) -> Image.Image:
-    """A picture of coloured shapes on a gradient, the same for the same seed."""
-    rng = random.Random(seed)
-    img = Image.new("RGB", size)
-    draw = ImageDraw.Draw(img)
-    w, h = size
-    for y in range(h):  # a gradient, so re-compression has something to smear
-        draw.line([(0, y), (w, y)], fill=(y * 255 // h, rng.randrange(60, 90), 120))
-    for _ in range(14):
-        x0, y0 = rng.randrange(w), rng.randrange(h)
-        x1, y1 = x0 + rng.randrange(30, w // 2), y0 + rng.randrange(30, h // 2)
-        colour = (rng.randrange(256), rng.randrange(256), rng.randrange(256))
-        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)([x0, y0, x1, y1], fill=colour)
-    return img
-
-
-def jpeg(img: Image.Image, *, quality: int = 90, copyright: str = "", artist: str = "",
-         xmp: str = "") -> bytes:
-    """The picture as JPEG bytes, with EXIF Copyright / Artist and an XMP packet if given."""
-    exif = Image.Exif()
-    if copyright:
-        exif[0x8298] = copyright
-    if artist:
-        exif[0x013B] = artist
-    out = io.BytesIO()
-    kwargs: dict[str, object] = {"quality": quality, "exif": exif}
-    if xmp:
-        kwargs["xmp"] = xmp.encode("utf-8")
-    img.save(out, "JPEG", **kwargs)
-    return out.getvalue()
+__all__ = ["jpeg", "picture", "xmp_packet", "resized"]
 
 
 def xmp_packet(*, credit: str = "", rights: str = "", creator: str = "") -> str:

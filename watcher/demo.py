@@ -1,25 +1,34 @@
 """``watcher demo``: the real daemon against a simulated council, with no network or config.
 
-It starts the simulated platform (a real HTTP server speaking the Graph API and X API v2) and
-a local SMTP server (aiosmtpd), writes a ready-made config for three members into a folder,
-and runs the real daemon against them, printing every alert as the mail server receives it.
+It starts the simulated platform (a real HTTP server speaking the Graph API and X API v2, and
+serving the posts' images), a simulated modern.gov web service with a committee meeting under
+way, and a local SMTP server (aiosmtpd); writes a ready-made config for three members into a
+folder; and runs the real daemon against them, printing every alert as the mail server receives
+it. The images are drawn here with Pillow, so nothing is downloaded.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import random
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+from PIL import Image, ImageDraw
 from sqlalchemy import func, select
 
-from platforms.simulated import SimComment, SimMention, SimPost, SimulatedPlatform
+from calendars.simulated import SimAttendee, SimCommittee, SimMeeting, SimulatedModernGov
+from platforms.simulated import MEDIA_PREFIX, SimComment, SimMention, SimPost, SimulatedPlatform
 from watcher import config as config_mod
+from watcher import imageregister
 from watcher.credentials import Credentials
 from watcher.daemon import Daemon, build
 from watcher.mailsink import MailSink
@@ -67,10 +76,70 @@ TIMELINE = [
     SimComment(14, "facebook", PRIYA_FB, "7001_203", "104698765432109_7001",
                "Her mobile is 07700 900982, ring her and tell her what you think.", "5507",
                "Lee Grant"),
+    # Jane posts an agency photo (its EXIF says so); Priya the council's own, cleared one.
+    SimPost(3, "facebook", JANE_FB, "104612345678901_9002",
+            "What a finish at the cup final yesterday!", media=(f"{MEDIA_PREFIX}final.jpg",)),
+    SimPost(4, "facebook", PRIYA_FB, "104698765432109_7002",
+            "The town hall's new solar roof is finished.", media=(f"{MEDIA_PREFIX}roof.jpg",)),
+    # Tom tweets through the Planning Committee he is sitting on.
+    *[SimPost(2 + i, "x", TOM_X, str(1850000000000000100 + i), text) for i, text in enumerate((
+        "Planning Committee under way: the Elm Road flats are first.",
+        "Residents are making a strong case against the car park.",
+        "Officers recommend approval; I'm not convinced.",
+        "Vote coming up on Elm Road now.",
+    ))],
 ]
 
+DEMO_COMMITTEE_ID = "20"
+TOM_MODERNGOV_ID = "301"
 
-def demo_config(directory: Path, sim_url: str, smtp_port: int, seconds: float) -> str:
+
+def picture(seed: int, size: tuple[int, int] = (480, 360)) -> Image.Image:
+    """A picture of coloured shapes on a gradient, the same for the same seed (the demo's and
+    the tests' stand-in for a photo: perceptual hashes differ from one seed to another)."""
+    rng = random.Random(seed)
+    img = Image.new("RGB", size)
+    draw = ImageDraw.Draw(img)
+    w, h = size
+    for y in range(h):  # a gradient, so re-compression has something to smear
+        draw.line([(0, y), (w, y)], fill=(y * 255 // h, rng.randrange(60, 90), 120))
+    for _ in range(14):
+        x0, y0 = rng.randrange(w), rng.randrange(h)
+        x1, y1 = x0 + rng.randrange(30, w // 2), y0 + rng.randrange(30, h // 2)
+        colour = (rng.randrange(256), rng.randrange(256), rng.randrange(256))
+        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)([x0, y0, x1, y1], fill=colour)
+    return img
+
+
+def jpeg(img: Image.Image, *, quality: int = 90, copyright: str = "", artist: str = "",
+         xmp: str = "") -> bytes:
+    """A picture as JPEG bytes, with EXIF Copyright / Artist and an XMP packet if given."""
+    exif = Image.Exif()
+    if copyright:
+        exif[0x8298] = copyright.encode("utf-8")  # UTF-8 bytes: Pillow writes str as ASCII
+    if artist:
+        exif[0x013B] = artist.encode("utf-8")
+    out = io.BytesIO()
+    kwargs: dict[str, object] = {"quality": quality, "exif": exif}
+    if xmp:
+        kwargs["xmp"] = xmp.encode("utf-8")
+    img.save(out, "JPEG", **kwargs)
+    return out.getvalue()
+
+
+def demo_meeting(now: datetime, timezone: str = "Europe/London") -> SimMeeting:
+    """The Planning Committee meeting under way at ``now`` (started an hour ago), Tom
+    attending."""
+    start = (now - timedelta(hours=1)).astimezone(ZoneInfo(timezone)).replace(tzinfo=None)
+    return SimMeeting(id="7001", committee_id=DEMO_COMMITTEE_ID, date=start,
+                      planned_finish=(start + timedelta(hours=3)).time(),
+                      location="Council Chamber, Town Hall",
+                      attendees=(SimAttendee(TOM_MODERNGOV_ID, "Councillor Tom Okafor"),
+                                 SimAttendee("302", "Councillor Ann Brown")))
+
+
+def demo_config(directory: Path, sim_url: str, smtp_port: int, seconds: float,
+                moderngov_url: str = "") -> str:
     """Return the demo council's config (TOML) pointing at the simulators."""
     interval = "2s" if seconds <= 120 else "10s"
     return f"""\
@@ -105,6 +174,13 @@ base_url = "{sim_url}"
 outbox_interval = "2s"
 retry_initial = "2s"
 
+[detectors.images]
+council_names = ["Demo Borough Council"]
+
+[meetings]
+moderngov_url = "{moderngov_url}"
+burst_posts = 3
+
 [[groups]]
 name = "Residents Association"
 leader_emails = ["ra.leader@demo-council.gov.uk"]
@@ -130,6 +206,7 @@ id = "tokafor"
 name = "Cllr Tom Okafor"
 email = "tom.okafor@demo-council.gov.uk"
 group = "Labour"
+moderngov_id = "{TOM_MODERNGOV_ID}"
 
 [[members.accounts]]
 platform = "x"
@@ -193,12 +270,21 @@ def run_demo(seconds: float = 30.0, directory: str | None = None) -> int:
           "server.")
     print(f"Running the real daemon for {seconds:g} s; alerts appear as the mail server "
           "receives them.\n")
-    with SimulatedPlatform(TIMELINE, tokens=TOKENS, handles=HANDLES) as sim, \
-            MailSink(on_message=printer.alert, folder=folder / "mail") as sink:
-        text = demo_config(folder, sim.base_url, sink.port, seconds)
+    sim = SimulatedPlatform(TIMELINE, tokens=TOKENS, handles=HANDLES)
+    sim.add_media("final.jpg", jpeg(picture(11), copyright="© Getty Images"))
+    roof = jpeg(picture(12), copyright="© Demo Borough Council")
+    sim.add_media("roof.jpg", roof)
+    moderngov = SimulatedModernGov([SimCommittee(DEMO_COMMITTEE_ID, "Planning Committee")],
+                                   [demo_meeting(datetime.now(UTC))])
+    with sim, moderngov, MailSink(on_message=printer.alert, folder=folder / "mail") as sink:
+        text = demo_config(folder, sim.base_url, sink.port, seconds, moderngov.base_url)
         (folder / "watcher.toml").write_text(text, encoding="utf-8")
         config = config_mod.parse(text, str(folder / "watcher.toml"))
-        daemon = Daemon(build(config, credentials=Credentials(environ=CREDENTIALS)))
+        parts = build(config, credentials=Credentials(environ=CREDENTIALS))
+        # The council's photo library: its own pictures are cleared, never flagged.
+        imageregister.add(parts.store, roof, kind="cleared", source="town-hall-roof.jpg",
+                          note="council photo library", actor="demo")
+        daemon = Daemon(parts)
         daemon.start()
         try:
             time.sleep(max(0.0, seconds - (time.monotonic() - started)))

@@ -7,6 +7,7 @@ expected alert arrived exactly once and that nothing was alerted for civil comme
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -211,15 +212,23 @@ def test_sigterm_stops_within_ten_seconds_even_with_a_poll_hanging(
     assert "daemon.started" in events and "daemon.signal" in events
 
 
-def test_demo_alerts_abuse_and_threats_only() -> None:
+def test_demo_alerts_abuse_threats_copyright_and_a_meeting_burst_only() -> None:
     result = subprocess.run([sys.executable, "-m", "watcher.cli", "demo", "--seconds", "20"],
                             capture_output=True, text=True, timeout=90)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     alerts = [line for line in out.splitlines() if " ALERT " in line]
-    assert len(alerts) == 6, out
+    assert len(alerts) == 8, out
     assert sum("URGENT: Threat" in a for a in alerts) == 2
-    assert "alerts delivered: 6, still queued: 0" in out
+    # One of each of #5's findings: Jane's agency photo (not Priya's cleared council photo),
+    # and Tom's four tweets during the Planning Committee he sits on.
+    assert sum("Possible copyright image post on Cllr Jane Smith" in a for a in alerts) == 1
+    # 4 or 5: his earlier tweet falls in the meeting too, if polled before the check runs.
+    assert sum(bool(re.search(r"Reminder: [45] posts during Planning Committee", a))
+               for a in alerts) == 1
+    assert "104698765432109_7002" not in out
+    assert '"copyright_image": 1, "meeting_burst": 1' in out
+    assert "alerts delivered: 8, still queued: 0" in out
     # Support and blunt political disagreement are never alerted.
     for civil in ("9001_101", "9001_102", "7001_201", "7001_202", "1850000000000000011",
                   "1850000000000000012"):

@@ -101,3 +101,66 @@ def test_classify_streams_stdin_with_invalid_utf8(tmp_path: Path) -> None:
     first = json.loads(out[0])
     assert first["id"] == "bad" and "offensive" in first["labels"]
     assert [json.loads(line)["id"] for line in out[1:4]] == ["0", "1", "2"]
+
+
+def test_images_add_list_remove(db_url: str, tmp_path: Path,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.imagegen import jpeg, picture, resized
+
+    path = tmp_path / "watcher.toml"
+    path.write_text(config_text(db_url, members=MEMBERS))
+    own, other = tmp_path / "townhall.jpg", tmp_path / "agency.jpg"
+    own.write_bytes(jpeg(picture(21)))
+    other.write_bytes(jpeg(picture(22)))
+    (tmp_path / "page.jpg").write_bytes(b"<!DOCTYPE html><html></html>")
+    args = ["--config", str(path)]
+    assert main(["images", "add", "--cleared", str(own), *args]) == 0
+    assert main(["images", "add", "--third-party", str(other), "--note", "Getty, 2025 leaflet",
+                 *args]) == 0
+    out = capsys.readouterr().out
+    assert "townhall.jpg: added as #1 (cleared" in out and "agency.jpg: added as #2" in out
+    # Again: nothing new; the other kind: refused; not an image or missing: exit 1, said why.
+    assert main(["images", "add", "--cleared", str(own), *args]) == 0
+    assert "already registered as #1" in capsys.readouterr().out
+    copy = tmp_path / "copy.jpg"
+    copy.write_bytes(resized(own.read_bytes()))
+    assert main(["images", "add", "--third-party", str(own), str(tmp_path / "page.jpg"),
+                 str(tmp_path / "missing.jpg"), str(copy), *args]) == 1
+    captured = capsys.readouterr()
+    assert "already registered as cleared (entry #1)" in captured.err
+    assert "page.jpg: NOT ADDED" in captured.err and "not an image" in captured.err
+    assert "missing.jpg: NOT ADDED: cannot read" in captured.err
+    assert "copy.jpg: added as #3" in captured.out and "looks like entry #1" in captured.out
+    assert main(["images", "list", *args]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert len(listed) == 4 and "Getty, 2025 leaflet" in listed[2]
+    assert main(["images", "remove", "3", *args]) == 0
+    assert main(["images", "remove", "3", *args]) == 1
+    assert "no image register entry #3" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # --cleared or --third-party is required
+        main(["images", "add", str(own), *args])
+
+
+def test_meetings_refresh_and_list(db_url: str, tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from calendars.simulated import SimAttendee, SimCommittee, SimMeeting, SimulatedModernGov
+
+    soon = datetime.now(UTC) + timedelta(days=2)
+    meeting = SimMeeting("9", "1", date=soon.replace(tzinfo=None, hour=18, minute=0),
+                         attendees=(SimAttendee("7", "Councillor Jane Smith"),))
+    path = tmp_path / "watcher.toml"
+    with SimulatedModernGov([SimCommittee("1", "Planning Committee")], [meeting]) as mg:
+        path.write_text(config_text(db_url, members=MEMBERS,
+                                    extra=f'[meetings]\nmoderngov_url = "{mg.base_url}"\n'))
+        assert main(["meetings", "refresh", "--config", str(path)]) == 0
+        assert "moderngov: 1 meetings" in capsys.readouterr().out
+        mg.mode = "html"
+        assert main(["meetings", "refresh", "--config", str(path)]) == 1
+        assert "moderngov: FAILED" in capsys.readouterr().out
+    assert main(["meetings", "list", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "Planning Committee  attending: jsmith" in out and "18:00-21:00" in out
+    path.write_text(config_text(db_url, members=MEMBERS))
+    assert main(["meetings", "refresh", "--config", str(path)]) == 2

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
+from structlog.testing import capture_logs
 
 from platforms.simulated import MEDIA_PREFIX, SimComment, SimPost, SimulatedPlatform
 from tests.conftest import FB, MEMBERS, X, config_text
@@ -93,7 +94,8 @@ def test_copyright_images_alert_the_member(db_url: str, sink: MailSink) -> None:
         imageregister.add(parts.store, THIRD_PARTY, kind="third_party", source="leaflet.jpg",
                           note="agency photo licensed for the 2025 leaflet only")
         imageregister.add(parts.store, COUNCIL, kind="cleared", source="townhall.jpg")
-        outcomes, report = poll_once(parts)
+        with capture_logs() as events:
+            outcomes, report = poll_once(parts)
     assert all(o.status == "ok" for o in outcomes), outcomes
     found = flagged(parts)
     assert set(found) == {f"{FB}_1", f"{FB}_2", f"{FB}_3", "c_1"}, found
@@ -112,6 +114,11 @@ def test_copyright_images_alert_the_member(db_url: str, sink: MailSink) -> None:
     assert f"https://www.facebook.com/{FB}/posts/{FB}_1" in text
     assert "EXIF Copyright" in text and "remove the image" in text
     # The broken and HTML "images" were logged and skipped; their post was still stored.
+    skipped = {e["url"].rsplit("/", 1)[-1]: e["error"] for e in events
+               if e["event"] == "image.skipped"}
+    assert set(skipped) == {"broken.jpg", "page.html"}, skipped
+    assert "truncated" in skipped["broken.jpg"] or "broken" in skipped["broken.jpg"]
+    assert "web page (text/html)" in skipped["page.html"]
     with parts.store.session() as s:
         stored = set(s.scalars(select(ItemRow.external_id)))
         assert f"{FB}_7" in stored and f"{FB}_8" in stored

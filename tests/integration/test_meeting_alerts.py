@@ -97,6 +97,12 @@ TIMELINE = [
 ]
 
 
+def simulated(timeline: list[SimPost]) -> SimulatedPlatform:
+    """The platforms with their clock stopped at NOW: an item ``at`` seconds (negative: in the
+    past) was posted at NOW + at, however long the test run took to get here."""
+    return SimulatedPlatform(timeline, tokens=TOKENS, clock=NOW.timestamp)
+
+
 @pytest.fixture
 def sink() -> Iterator[MailSink]:
     with MailSink() as s:
@@ -116,8 +122,7 @@ def burst_mails(sink: MailSink) -> list:
 
 
 def test_one_alert_per_meeting_to_the_attending_member(db_url: str, sink: MailSink) -> None:
-    with SimulatedModernGov(COMMITTEES, MEETINGS) as mg, \
-            SimulatedPlatform(TIMELINE, tokens=TOKENS) as sim:
+    with SimulatedModernGov(COMMITTEES, MEETINGS) as mg, simulated(TIMELINE) as sim:
         parts = make(db_url, sim, sink, mg.base_url)
         outcomes, report = poll_once(parts)
         assert all(o.status == "ok" for o in outcomes), outcomes
@@ -147,8 +152,7 @@ def test_one_alert_per_meeting_to_the_attending_member(db_url: str, sink: MailSi
 
 
 def test_a_calendar_that_fails_keeps_what_was_known(db_url: str, sink: MailSink) -> None:
-    with SimulatedModernGov(COMMITTEES, MEETINGS) as mg, \
-            SimulatedPlatform(TIMELINE, tokens=TOKENS) as sim:
+    with SimulatedModernGov(COMMITTEES, MEETINGS) as mg, simulated(TIMELINE) as sim:
         parts = make(db_url, sim, sink, mg.base_url)
         first = parts.meetings.refresh()
         assert first.stored == {"moderngov": 4} and not first.failed
@@ -174,7 +178,7 @@ def test_ical_feed_with_quiet_window(db_url: str, sink: MailSink) -> None:
         f"DTSTART:{start:%Y%m%dT%H%M%SZ}", f"DTEND:{start + timedelta(hours=3):%Y%m%dT%H%M%SZ}",
         "SUMMARY:Licensing Committee (budget vote)", "END:VEVENT", "END:VCALENDAR", ""])
     timeline = fb_posts(-50, -20)  # -50: before the window; -20: inside it
-    with SimulatedModernGov([], []) as mg, SimulatedPlatform(timeline, tokens=TOKENS) as sim:
+    with SimulatedModernGov([], []) as mg, simulated(timeline) as sim:
         path = mg.add_ical("/meetings.ics", ics)
         cfg = config.parse(config_text(
             db_url, smtp_port=sink.port, sim_url=sim.base_url, members=MEMBERS,
