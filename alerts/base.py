@@ -21,6 +21,10 @@ class Message:
     message_id: str
     cc: tuple[str, ...] = ()
     urgent: bool = False
+    #: images the HTML shows inline, as (content id, PNG bytes): ``<img src="cid:ID">``
+    inline_images: tuple[tuple[str, bytes], ...] = ()
+    #: files attached, as (file name, MIME type, bytes), e.g. a report's CSV
+    attachments: tuple[tuple[str, str, bytes], ...] = ()
 
 
 class Channel(ABC):

@@ -48,6 +48,18 @@ def build(message: Message, sender: str) -> EmailMessage:
         email["Importance"] = "high"
     email.set_content(message.text)
     email.add_alternative(message.html, subtype="html")
+    if message.inline_images:
+        html_part = email.get_body(("html",))
+        assert html_part is not None
+        for cid, png in message.inline_images:
+            html_part.add_related(png, maintype="image", subtype="png", cid=f"<{cid}>",
+                                  disposition="inline", filename=f"{cid}.png")
+    for name, mime, data in message.attachments:
+        maintype, _, subtype = mime.partition("/")
+        if maintype == "text":
+            email.add_attachment(data.decode("utf-8"), subtype=subtype, filename=name)
+        else:
+            email.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
     return email
 
 

@@ -134,12 +134,41 @@ class MeetingsConfig:
 class AlertsConfig:
     teams_webhook_credential: str = ""
     notify_api_key_credential: str = ""
+    # GOV.UK Notify: the SMS template (one ((message)) placeholder) and the API's address.
+    notify_sms_template_id: str = ""
+    notify_base_url: str = "https://api.notifications.service.gov.uk"
+    # Alerts of this severity or above also go to the Teams channel: urgent, high or normal.
+    teams_min_severity: str = "high"
     # More flagged comments than this on one account within pile_on_window -> one summary.
     pile_on_threshold: int = 5
     pile_on_window: float = 1800.0
     outbox_interval: float = 15.0
     retry_initial: float = 30.0
     retry_max: float = 3600.0
+
+
+@dataclass(frozen=True)
+class CasesConfig:
+    # A threat finding opens a harassment case by itself (one per finding's item).
+    auto_open_threats: bool = True
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    """GDPR minimisation: how long third-party text is kept."""
+
+    # Third-party items with no finding and in no case: their text is purged after this.
+    unflagged: float = 90 * 86400.0
+    # Items in a closed case (and no open one): kept this long after the case closed.
+    closed_cases: float = 365 * 86400.0
+
+
+@dataclass(frozen=True)
+class ReportsConfig:
+    # The daemon sends last month's summary to each group's leaders on the 1st.
+    monthly: bool = True
+    # At this local time of day (HH:MM).
+    send_at: str = "08:00"
 
 
 @dataclass(frozen=True)
@@ -186,6 +215,9 @@ class Config:
     images: ImageDetectorConfig = ImageDetectorConfig()
     meetings: MeetingsConfig = MeetingsConfig()
     alerts: AlertsConfig = AlertsConfig()
+    cases: CasesConfig = CasesConfig()
+    retention: RetentionConfig = RetentionConfig()
+    reports: ReportsConfig = ReportsConfig()
     metrics: MetricsConfig = MetricsConfig()
     groups: tuple[GroupConfig, ...] = ()
     members: tuple[MemberConfig, ...] = ()
@@ -397,6 +429,20 @@ def _quiet(v: Any) -> tuple[QuietWindow, ...]:
     return tuple(out)
 
 
+def _choice(*allowed: str) -> Check:
+    def check(v: Any) -> str:
+        if _str(v) not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}, got {v!r}")
+        return v
+    return check
+
+
+def _clock_time(v: Any) -> str:
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", _str(v)):
+        raise ValueError(f'expected a time of day like "08:00", got {v!r}')
+    return v
+
+
 def _member_id(v: Any) -> str:
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", _str(v)):
         raise ValueError(f"must be lower-case letters, digits and '-', got {v!r}")
@@ -454,12 +500,19 @@ TABLES: dict[str, dict[str, tuple[Check, Any]]] = {
                  "durations": (_durations, {}),
                  "burst_posts": (_int_range(1, 1000), 3), "quiet": (_quiet, [])},
     "alerts": {"teams_webhook_credential": (_str, ""), "notify_api_key_credential": (_str, ""),
+               "notify_sms_template_id": (_str, ""),
+               "notify_base_url": (_url, AlertsConfig.notify_base_url),
+               "teams_min_severity": (_choice("urgent", "high", "normal"), "high"),
                "pile_on_threshold": (_int_range(1, 10000), 5),
                "pile_on_window": (_positive_duration, "30m"),
                "outbox_interval": (_positive_duration, "15s"),
                "retry_initial": (_positive_duration, "30s"),
                "retry_max": (_positive_duration, "1h")},
     "metrics": {"enabled": (_bool, False), "listen": (_listen, "127.0.0.1:9464")},
+    "cases": {"auto_open_threats": (_bool, True)},
+    "retention": {"unflagged": (_positive_duration, "90d"),
+                  "closed_cases": (_positive_duration, "365d")},
+    "reports": {"monthly": (_bool, True), "send_at": (_clock_time, "08:00")},
 }
 PLATFORM_KEYS: dict[str, tuple[Check, Any]] = {"base_url": (_url, None), "api_version": (_str, None)}
 TEXT_KEYS: dict[str, tuple[Check, Any]] = {"engine": (_engine, "default"),
@@ -485,7 +538,8 @@ ACCOUNT_KEYS: dict[str, tuple[Check, Any]] = {
     "interval": (_positive_duration, None),
 }
 TOP_KEYS = {"timezone", "database", "polling", "smtp", "member_services", "platforms",
-            "detectors", "meetings", "alerts", "metrics", "groups", "members"}
+            "detectors", "meetings", "alerts", "cases", "retention", "reports", "metrics",
+            "groups", "members"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -790,6 +844,9 @@ def parse(text: str, source: str = "<string>", *, file_mode: int | None = None) 
             timeout=image_values["timeout"]),
         meetings=MeetingsConfig(**mt),
         alerts=AlertsConfig(**al),
+        cases=CasesConfig(**sections["cases"]),
+        retention=RetentionConfig(**sections["retention"]),
+        reports=ReportsConfig(**sections["reports"]),
         metrics=MetricsConfig(enabled=sections["metrics"]["enabled"], host=host, port=port),
         groups=tuple(groups),
         members=tuple(members),

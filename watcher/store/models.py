@@ -166,6 +166,8 @@ class AlertRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    #: "email", "sms" (GOV.UK Notify) or "teams" (an incoming webhook)
+    channel: Mapped[str] = mapped_column(String(16), default="email", server_default="email")
 
 
 class AlertFindingRow(Base):
@@ -250,3 +252,64 @@ class MeetingRow(Base):
     url: Mapped[str] = mapped_column(Text, default="")
     attendees_json: Mapped[str] = mapped_column(Text, default="[]")
     fetched_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CaseRow(Base):
+    """A harassment case member services keep: items and findings gathered, a status, who
+    handles it, police and platform references. Every change is also in the actions log."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    member_id: Mapped[str] = mapped_column(ForeignKey("members.id"), index=True)
+    title: Mapped[str] = mapped_column(Text)
+    #: open, reported_to_police, with_platform, closed
+    status: Mapped[str] = mapped_column(String(32), default="open")
+    assignee: Mapped[str] = mapped_column(String(200), default="")
+    police_reference: Mapped[str] = mapped_column(String(200), default="")
+    platform_reference: Mapped[str] = mapped_column(String(200), default="")
+    #: set for a case against one sender (their platform and platform id)
+    sender_platform: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    sender_id: Mapped[str | None] = mapped_column(String(MAX_ID_CHARS), nullable=True)
+    #: set for a case opened automatically (e.g. "threat:<finding id>"): never opened twice
+    auto_key: Mapped[str | None] = mapped_column(String(200), unique=True, nullable=True)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    opened_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class CaseItemRow(Base):
+    __tablename__ = "case_items"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), primary_key=True, index=True)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    added_by: Mapped[str] = mapped_column(String(64))
+
+
+class CaseNoteRow(Base):
+    """One entry of a case's timeline: a note, or a change of status or reference."""
+
+    __tablename__ = "case_notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+
+
+class ReportRunRow(Base):
+    """A monthly summary sent to one group's leaders: never sent twice unless forced."""
+
+    __tablename__ = "report_runs"
+    __table_args__ = (UniqueConstraint("month", "group_name",
+                                       name="uq_report_runs_month_group"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    month: Mapped[str] = mapped_column(String(7))
+    group_name: Mapped[str] = mapped_column(String(200))
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    recipients_json: Mapped[str] = mapped_column(Text)
