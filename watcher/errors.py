@@ -91,6 +91,14 @@ class MeetingSourceError(WatcherError):
     """A meeting calendar (modern.gov web service or iCalendar feed) could not be read."""
 
 
+class CaseError(WatcherError):
+    """A case (or what a case command was given) does not exist or cannot be changed so."""
+
+
+class ReportError(WatcherError):
+    """A report cannot be made or written (a bad month, a folder that cannot be written)."""
+
+
 class DeliveryError(WatcherError):
     """An alert could not be delivered; the outbox keeps it and retries."""
 
