@@ -83,6 +83,18 @@ def _parser() -> argparse.ArgumentParser:
     mlist = msub.add_parser("list", parents=[common], help="list stored meetings")
     mlist.add_argument("--days", type=int, default=14, help="from today, this many days "
                        "ahead (default 14)")
+    sar = sub.add_parser("sar", help="subject-access requests")
+    sarsub = sar.add_subparsers(dest="sar_command", required=True, metavar="SUBCOMMAND")
+    sexp = sarsub.add_parser("export", parents=[common],
+                             help="everything stored about one sender, as JSON")
+    sexp.add_argument("--platform", required=True, choices=config_mod.KNOWN_PLATFORMS)
+    sexp.add_argument("--sender", required=True, help="the sender's platform id")
+    sexp.add_argument("--out", required=True, help="folder to write to")
+    retention = sub.add_parser("retention", help="retention (GDPR minimisation)")
+    rsub = retention.add_subparsers(dest="retention_command", required=True,
+                                    metavar="SUBCOMMAND")
+    rsub.add_parser("purge", parents=[common], help="apply the retention periods now "
+                    "(the daemon does so daily)")
     return p
 
 
@@ -381,6 +393,29 @@ def cmd_meetings(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_sar(args: argparse.Namespace) -> int:
+    from watcher.retention import export_sar
+
+    config = _load(args)
+    store = _store(config)
+    store.upgrade()
+    path = export_sar(store, args.platform, args.sender, args.out,
+                      actor=os.environ.get("SUDO_USER") or os.environ.get("USER") or "cli")
+    print(f"written: {path}")
+    return EXIT_OK
+
+
+def cmd_retention(args: argparse.Namespace) -> int:
+    from watcher.retention import purge
+
+    config = _load(args)
+    store = _store(config)
+    store.upgrade()
+    report = purge(store, config)
+    print(f"deleted {report.deleted} unflagged items, redacted {report.redacted}")
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from watcher.demo import run_demo
 
@@ -389,7 +424,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 COMMANDS = {"run": cmd_run, "poll": cmd_poll, "check": cmd_check, "classify": cmd_classify,
             "findings": cmd_findings, "status": cmd_status, "demo": cmd_demo,
-            "models": models_cli.run, "images": cmd_images, "meetings": cmd_meetings}
+            "models": models_cli.run, "images": cmd_images, "meetings": cmd_meetings,
+            "sar": cmd_sar, "retention": cmd_retention}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -400,7 +436,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level = "WARNING"  # the demo prints its own story; logs would drown it
     # Logs go to stdout for the daemon (journald); to stderr for commands that print results.
     to_stderr = args.command in ("classify", "findings", "status", "demo", "check", "poll", "db",
-                                 "models", "images", "meetings")
+                                 "models", "images", "meetings", "sar", "retention", "cases",
+                                 "report")
     logs.configure(level=level, stream=sys.stderr if to_stderr else sys.stdout)
     handler = cmd_db_upgrade if args.command == "db" else COMMANDS[args.command]
     try:

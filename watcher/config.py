@@ -429,6 +429,17 @@ def _quiet(v: Any) -> tuple[QuietWindow, ...]:
     return tuple(out)
 
 
+def _at_least(seconds: float, shown: str) -> Check:
+    # Retention shorter than the platforms' look-back (Facebook: 3 days) would purge items
+    # the next poll fetches and stores again.
+    def check(v: Any) -> float:
+        value = _duration(v)
+        if value < seconds:
+            raise ValueError(f"must be at least {shown}, got {v!r}")
+        return value
+    return check
+
+
 def _choice(*allowed: str) -> Check:
     def check(v: Any) -> str:
         if _str(v) not in allowed:
@@ -510,7 +521,7 @@ TABLES: dict[str, dict[str, tuple[Check, Any]]] = {
                "retry_max": (_positive_duration, "1h")},
     "metrics": {"enabled": (_bool, False), "listen": (_listen, "127.0.0.1:9464")},
     "cases": {"auto_open_threats": (_bool, True)},
-    "retention": {"unflagged": (_positive_duration, "90d"),
+    "retention": {"unflagged": (_at_least(7 * 86400.0, "7d"), "90d"),
                   "closed_cases": (_positive_duration, "365d")},
     "reports": {"monthly": (_bool, True), "send_at": (_clock_time, "08:00")},
 }
