@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TextIO
 
-from watcher import __version__, cases_cli, logs, models_cli
+from watcher import __version__, cases_cli, logs, models_cli, report_cli
 from watcher import config as config_mod
 from watcher.errors import ConfigError, CredentialError, WatcherError
 
@@ -65,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     dbsub.add_parser("upgrade", parents=[common], help="create or migrate the schema")
     models_cli.add_parser(sub, common)
     cases_cli.add_parser(sub, common)
+    report_cli.add_parser(sub, common)
     images = sub.add_parser("images", help="the council's register of known images")
     isub = images.add_subparsers(dest="images_command", required=True, metavar="SUBCOMMAND")
     iadd = isub.add_parser("add", parents=[common], help="register images (files or URLs)")
@@ -426,7 +427,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 COMMANDS = {"run": cmd_run, "poll": cmd_poll, "check": cmd_check, "classify": cmd_classify,
             "findings": cmd_findings, "status": cmd_status, "demo": cmd_demo,
             "models": models_cli.run, "images": cmd_images, "meetings": cmd_meetings,
-            "sar": cmd_sar, "retention": cmd_retention, "cases": cases_cli.run}
+            "sar": cmd_sar, "retention": cmd_retention, "cases": cases_cli.run,
+            "report": report_cli.run}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
