@@ -788,6 +788,7 @@ p { margin: .5em 0; }
 table { border-collapse: collapse; width: 100%; margin: .4em 0 1em; }
 caption { text-align: left; font-weight: bold; padding: 0 0 .3em; }
 th, td { text-align: left; vertical-align: top; padding: 8px 6px; border-bottom: 1px solid #c8c8c8; }
+@media (max-width: 480px) { body { font-size: 16px; } th, td { padding: 6px 4px; } }
 thead th { border-bottom: 2px solid #6f777b; }
 th.part { font-weight: normal; padding-left: 1.4em; }
 .n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
@@ -807,8 +808,8 @@ img { display: block; width: 100%; max-width: 100%; height: auto; }
 <h2>At a glance</h2>
 <div class="scroll"><table>
 <caption>The whole group: {{ title }} against {{ previous_title }}</caption>
-<thead><tr><th scope="col">What</th><th scope="col" class="n">{{ title }}</th>
-<th scope="col" class="n">{{ previous_title }}</th><th scope="col" class="n">Change</th></tr></thead>
+<thead><tr><th scope="col">What</th><th scope="col" class="n">{{ title[:3] }}</th>
+<th scope="col" class="n">{{ previous_title[:3] }}</th><th scope="col" class="n">Change</th></tr></thead>
 <tbody>
 {% for row in glance %}<tr><th scope="row"{% if row.part %} class="part"{% endif %}>{{ row.name }}</th><td class="n">{{ row.current }}</td>
 <td class="n">{{ row.previous }}</td><td class="n">{{ row.change }}</td></tr>
@@ -840,8 +841,8 @@ img { display: block; width: 100%; max-width: 100%; height: auto; }
 {% for m in g.members if m.current.has_data %}
 <h3>{{ m.name }}</h3>
 <div class="scroll"><table>
-<thead><tr><th scope="col">What</th><th scope="col" class="n">{{ title }}</th>
-<th scope="col" class="n">{{ previous_title }}</th></tr></thead>
+<thead><tr><th scope="col">What</th><th scope="col" class="n">{{ title[:3] }}</th>
+<th scope="col" class="n">{{ previous_title[:3] }}</th></tr></thead>
 <tbody>
 {% for row in member_rows(m) %}<tr><th scope="row"{% if row.part %} class="part"{% endif %}>{{ row.name }}</th>
 <td class="n">{{ row.current }}</td><td class="n">{{ row.previous }}</td></tr>
