@@ -10,6 +10,7 @@ import smtplib
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
+from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate
 
@@ -32,9 +33,15 @@ class SmtpSettings:
     timeout: float = 20.0
 
 
+#: Python's default folding moves a 70-77 character header whole onto a continuation line
+#: ("Subject:\r\n URGENT: ..."), which some readers show with a leading space. Headers are
+#: folded only past RFC 5322's hard limit of 998 characters instead; alert subjects are short.
+_POLICY = policy.default.clone(max_line_length=998)
+
+
 def build(message: Message, sender: str) -> EmailMessage:
     """Given an alert message and the sender address, return the MIME email."""
-    email = EmailMessage()
+    email = EmailMessage(policy=_POLICY)
     email["From"] = sender
     email["To"] = ", ".join(message.to)
     if message.cc:

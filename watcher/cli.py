@@ -85,6 +85,12 @@ def _parser() -> argparse.ArgumentParser:
     mlist = msub.add_parser("list", parents=[common], help="list stored meetings")
     mlist.add_argument("--days", type=int, default=14, help="from today, this many days "
                        "ahead (default 14)")
+    senders = sub.add_parser("senders", parents=[common],
+                             help="repeat senders: authors with several findings")
+    senders.add_argument("--since", default="30d", help="how far back (default 30d)")
+    senders.add_argument("--member", help="only this member id")
+    senders.add_argument("--min", type=int, default=2, dest="min_findings",
+                         help="at least this many findings (default 2)")
     sar = sub.add_parser("sar", help="subject-access requests")
     sarsub = sar.add_subparsers(dest="sar_command", required=True, metavar="SUBCOMMAND")
     sexp = sarsub.add_parser("export", parents=[common],
@@ -395,6 +401,30 @@ def cmd_meetings(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_senders(args: argparse.Namespace) -> int:
+    from watcher.senders import repeat_offenders
+
+    config = _load(args)
+    store = _store(config)
+    store.upgrade()
+    try:
+        since = store.clock() - timedelta(seconds=config_mod.parse_duration(args.since))
+    except ValueError as exc:
+        print(f"watcher: --since: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    with store.session() as s:
+        found = repeat_offenders(s, since=since, min_findings=args.min_findings,
+                                 member_id=args.member)
+    print(f"{'platform':9} {'sender id':20} {'name':24} {'findings':>8}  labels; members")
+    for r in found:
+        labels = ", ".join(f"{label} {n}" for label, n in r.labels)
+        print(f"{r.platform:9} {r.author_id:20} {(r.author_name or '?')[:24]:24} "
+              f"{r.findings:>8}  {labels}; {', '.join(r.members)}")
+    print(f"{len(found)} repeat sender(s) since {since:%Y-%m-%d %H:%M} UTC; open a case against "
+          "one with: watcher cases open --member ID --sender PLATFORM:ID --title ...")
+    return EXIT_OK
+
+
 def cmd_sar(args: argparse.Namespace) -> int:
     from watcher.retention import export_sar
 
@@ -427,7 +457,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 COMMANDS = {"run": cmd_run, "poll": cmd_poll, "check": cmd_check, "classify": cmd_classify,
             "findings": cmd_findings, "status": cmd_status, "demo": cmd_demo,
             "models": models_cli.run, "images": cmd_images, "meetings": cmd_meetings,
-            "sar": cmd_sar, "retention": cmd_retention, "cases": cases_cli.run,
+            "sar": cmd_sar, "retention": cmd_retention, "cases": cases_cli.run, "senders": cmd_senders,
             "report": report_cli.run}
 
 
@@ -439,7 +469,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level = "WARNING"  # the demo prints its own story; logs would drown it
     # Logs go to stdout for the daemon (journald); to stderr for commands that print results.
     to_stderr = args.command in ("classify", "findings", "status", "demo", "check", "poll", "db",
-                                 "models", "images", "meetings", "sar", "retention", "cases",
+                                 "models", "images", "meetings", "sar", "retention", "cases", "senders",
                                  "report")
     logs.configure(level=level, stream=sys.stderr if to_stderr else sys.stdout)
     handler = cmd_db_upgrade if args.command == "db" else COMMANDS[args.command]

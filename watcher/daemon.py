@@ -1,7 +1,8 @@
 """The daemon: builds the parts from the config and runs them on APScheduler 3.x.
 
 Jobs: one interval job per enabled account (its own interval, with jitter; first run at once),
-the outbox job, and, when calendars are configured, the meeting-calendar refresh (every
+the outbox job, retention (daily), the monthly summary (checked hourly; sent from the 1st at
+``reports.send_at``) and, when calendars are configured, the meeting-calendar refresh (every
 ``meetings.refresh``) and the meeting-burst check (after the polls, every polling interval). A poll that queues alerts wakes the outbox at once, so a threat goes out in
 seconds, not at the next outbox tick. With ``[metrics] enabled = true`` a Prometheus endpoint
 is served too (see :mod:`watcher.metrics`). SIGTERM/SIGINT stop it within 10 s: the scheduler stops
@@ -23,25 +24,31 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from alerts.base import Channel
 from alerts.email import EmailChannel, SmtpSettings
+from alerts.notify import NotifySmsChannel
+from alerts.teams import TeamsChannel
 from detectors import registry as detector_registry
 from detectors.base import Detector
 from detectors.images import ImageDetector
 from detectors.text import TextDetector
 from platforms import registry as platform_registry
 from platforms.base import Platform, PlatformSettings
-from watcher import imageregister, logs, sdnotify
+from watcher import imageregister, logs, reports, sdnotify
 from watcher.config import Config, database_url
 from watcher.credentials import Credentials
 from watcher.meetingwatch import MeetingWatch
 from watcher.metrics import Metrics, MetricsServer, serve
 from watcher.outbox import DeliveryReport, Outbox
 from watcher.pipeline import Poller, PollOutcome
+from watcher.policy import sms_configured, teams_configured
+from watcher.retention import purge
 from watcher.store import Clock, Store, sync_config, utcnow
 
 log = logs.get(__name__)
 STOP_DEADLINE = 8.0  # seconds; systemd and the contract allow 10
 MEETING_CHECK_MAX = 300.0  # seconds between meeting-burst checks at most
 MEETING_CHECK_DELAY = 5.0  # seconds after start before the first check
+RETENTION_INTERVAL, RETENTION_DELAY = 86400.0, 600.0  # daily, first 10 minutes after start
+REPORT_CHECK_INTERVAL, REPORT_CHECK_DELAY = 3600.0, 60.0  # hourly, first a minute after start
 
 
 @dataclass
@@ -53,6 +60,8 @@ class Parts:
     poller: Poller
     outbox: Outbox
     meetings: MeetingWatch
+    #: where monthly summaries are sent (the email channel)
+    mail: Channel
     # The poller's and outbox's counters and the store's gauges; served only when enabled.
     metrics: Metrics = field(default_factory=Metrics)
 
@@ -92,9 +101,32 @@ def build_channel(config: Config, credentials: Credentials) -> Channel:
                                      timeout=smtp.timeout), password=password)
 
 
+def build_channels(config: Config, credentials: Credentials) -> dict[str, Channel]:
+    """Given the config, return the alert channels by name: email always; ``sms`` (GOV.UK
+    Notify) and ``teams`` (a webhook) when configured. Every secret (SMTP password, Notify API
+    key, webhook URL) is read from its credential at send time, so a rotation needs no
+    restart and a missing one is a retried delivery failure, not a start-up failure."""
+    alerts = config.alerts
+    # Every alert channel waits on the far end as long as the mail server may: smtp.timeout.
+    channels: dict[str, Channel] = {"email": build_channel(config, credentials)}
+    if sms_configured(config):
+        channels["sms"] = NotifySmsChannel(
+            lambda: credentials.get(alerts.notify_api_key_credential),
+            alerts.notify_sms_template_id, alerts.notify_base_url,
+            timeout=config.smtp.timeout)
+    if teams_configured(config):
+        channels["teams"] = TeamsChannel(
+            lambda: credentials.get(alerts.teams_webhook_credential), timeout=config.smtp.timeout)
+    return channels
+
+
 def build(config: Config, credentials: Credentials | None = None, clock: Clock = utcnow,
-          channel: Channel | None = None) -> Parts:
+          channel: Channel | None = None,
+          channels: Mapping[str, Channel] | None = None) -> Parts:
     """Given the config, migrate and sync the store and return the daemon's parts.
+
+    ``channel`` replaces the email channel and ``channels`` any of them by name (tests); the
+    others are built from the config.
 
     Raises StoreError if the database cannot be reached or migrated, CredentialError if the
     database password's credential is missing.
@@ -108,10 +140,14 @@ def build(config: Config, credentials: Credentials | None = None, clock: Clock =
     platforms = build_platforms(config, credentials)
     poller = Poller(config, store, platforms, build_detectors(config, platforms, store),
                     clock=clock, metrics=metrics)
-    outbox = Outbox(store, channel or build_channel(config, credentials), config.alerts,
-                    clock=clock, metrics=metrics)
+    delivery = build_channels(config, credentials)
+    if channel is not None:
+        delivery["email"] = channel
+    delivery.update(channels or {})
+    outbox = Outbox(store, delivery, config.alerts, clock=clock, metrics=metrics)
     return Parts(config=config, store=store, poller=poller, outbox=outbox,
-                 meetings=MeetingWatch(config, store, clock=clock), metrics=metrics)
+                 meetings=MeetingWatch(config, store, clock=clock), mail=delivery["email"],
+                 metrics=metrics)
 
 
 def poll_once(parts: Parts) -> tuple[list[PollOutcome], DeliveryReport]:
@@ -184,6 +220,28 @@ class Daemon:
         if report.alerts:
             self.wake_outbox()
 
+    def _retention_job(self) -> None:
+        if self.stopping.is_set():
+            return
+        try:
+            purge(self.parts.store, self.parts.config)
+        except Exception:
+            log.exception("retention.store_failed")
+
+    def _report_job(self) -> None:
+        """Send last month's summary once it is due (from the 1st at ``reports.send_at``) and
+        not yet sent to every group; a group whose leaders the mail server refused is tried
+        again at the next hourly run."""
+        if self.stopping.is_set():
+            return
+        parts = self.parts
+        try:
+            month = reports.due(parts.store.clock(), parts.config, parts.store)
+            if month is not None:
+                reports.send_monthly(parts.store, parts.config, parts.mail, month)
+        except Exception:
+            log.exception("reports.store_failed")
+
     def _heartbeat_job(self) -> None:
         """Tell systemd's watchdog the scheduler is alive. Sent from a scheduled job, not
         from the main thread, so that a hung scheduler stops the pings and gets restarted."""
@@ -234,6 +292,17 @@ class Daemon:
                                    seconds=min(config.polling.interval, MEETING_CHECK_MAX),
                                    next_run_time=now + timedelta(seconds=MEETING_CHECK_DELAY),
                                    name="meeting bursts")
+        # Daily, the first a few minutes after start (not at once: a restart loop must not
+        # purge in a loop, and start-up is for polling).
+        self.scheduler.add_job(self._retention_job, "interval", id="retention",
+                               seconds=RETENTION_INTERVAL,
+                               next_run_time=now + timedelta(seconds=RETENTION_DELAY),
+                               name="retention")
+        if config.reports.monthly:
+            self.scheduler.add_job(self._report_job, "interval", id="reports",
+                                   seconds=REPORT_CHECK_INTERVAL,
+                                   next_run_time=now + timedelta(seconds=REPORT_CHECK_DELAY),
+                                   name="monthly summary")
         watchdog = sdnotify.watchdog_interval()
         if watchdog:
             self.scheduler.add_job(self._heartbeat_job, "interval", id="heartbeat",

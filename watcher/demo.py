@@ -310,5 +310,9 @@ def run_demo(seconds: float = 30.0, directory: str | None = None) -> int:
     print(f"  mail as received (.eml): {folder / 'mail'}")
     print("\nWhere to look next:")
     print(f"  watcher findings --config {folder / 'watcher.toml'} --since 1d")
+    print(f"  watcher cases list --config {folder / 'watcher.toml'}   "
+          "(threats open a case by themselves)")
+    print(f"  watcher report monthly --month {datetime.now(UTC):%Y-%m} --out {folder / 'report'} "
+          f"--config {folder / 'watcher.toml'}")
     print(f"  sqlite3 {folder / 'watcher.db'} 'select at, action, detail_json from actions'")
     return 0

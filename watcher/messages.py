@@ -1,22 +1,45 @@
-"""Alert wording: plain text and HTML, readable on a phone. Pure functions.
+"""Alert wording, rendered through Jinja2 templates (``alerts/templates``). Pure functions.
 
-Every alert names the member, the platform, one link to the item, the labels, the reasons, and
-what to do (CONTRACT §5).
+Every alert is written to be read on a phone: the subject says how urgent, what, whose and
+where; the body starts with what to do, then one big link to the item, then what was written
+(in full up to ``QUOTE_LIMIT``), why it was flagged, and who wrote it with their history on
+the member's accounts (CONTRACT §5).
+
+Text templates (``*.txt.j2``, ``*.md.j2``) are rendered as they are; HTML templates
+(``*.html.j2``) are autoescaped, so nothing a commenter writes can become markup.
+Only the *subject* masks slurs and strong profanity (:func:`mask_slurs`): subjects show on lock
+screens, in notification previews and in shared mailboxes' lists. The body quotes the text as
+written, because the member and the police need the exact words.
 """
 
 from __future__ import annotations
 
-import html
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from watcher.config import Config, MemberConfig
 from watcher.domain import Account, Finding, Item, Severity
+from watcher.senders import OWN_CONDUCT_LABELS, SenderHistory
 
 PLATFORM_NAMES = {"facebook": "Facebook", "x": "X"}
-QUOTE_LIMIT = 600  # characters of a comment quoted in an alert; the store keeps all of it
+#: Characters of a comment quoted in an alert body; the store keeps all of it (a 1 MB comment
+#: must not become a 1 MB email).
+QUOTE_LIMIT = 1000
+#: Characters of a comment quoted in a subject, a chat card and an SMS.
+SUBJECT_QUOTE_LIMIT = 60
+CARD_QUOTE_LIMIT = 200
+#: GOV.UK Notify bills an SMS per 160 characters (70 with non-GSM characters): stay short.
+SMS_LIMIT = 300
+#: Earlier findings listed by date per label in a sender's history (the count is always
+#: given).
+HISTORY_DATES = 5
 
 LABEL_NAMES = {
     "threat": "threat",
@@ -27,13 +50,100 @@ LABEL_NAMES = {
     "copyright_image": "possible copyright image",
     "meeting_burst": "posting during a meeting",
 }
+#: Labels whose text may be quoted in a subject. Never personal data (a subject would spread
+#: it further) nor the member's own posts (the alert is about the image or the timing).
+SUBJECT_QUOTE_LABELS = frozenset({"threat", "offensive", "defamation"})
+
+# ---------------------------------------------------------------------------------------------
+# Masking
+
+#: Words masked in subjects. Kept deliberately short: the strongest general swear words and
+#: the strongest discriminatory slurs in Ofcom's research on offensive language (2021), with
+#: their common inflections. The classifier decides what is flagged; this list only decides
+#: what a subject line may show, so a word missing here is shown, never missed.
+MASKED_WORDS: tuple[str, ...] = (
+    # strong profanity
+    "fuck", "fucks", "fucked", "fucker", "fuckers", "fucking", "fuckin",
+    "motherfucker", "motherfuckers", "motherfucking",
+    "cunt", "cunts", "twat", "twats", "wanker", "wankers",
+    # racist slurs
+    "nigger", "niggers", "nigga", "niggas", "paki", "pakis", "chink", "chinks",
+    "coon", "coons", "wog", "wogs", "spic", "spics", "kike", "kikes",
+    "gyppo", "gyppos", "pikey", "pikeys",
+    # homophobic, transphobic and disablist slurs
+    "faggot", "faggots", "fag", "fags", "dyke", "dykes", "tranny", "trannies",
+    "retard", "retards", "spastic", "spastics", "spaz",
+)
+_MASK = re.compile(r"(?<!\w)(?:" + "|".join(sorted(MASKED_WORDS, key=len, reverse=True))
+                   + r")(?!\w)", re.IGNORECASE)
+
+
+def mask_slurs(text: str) -> str:
+    """Given text, return it with every whole word of :data:`MASKED_WORDS` (any case) masked
+    after its first letter ("fuck" -> "f***"). Parts of longer words are left alone
+    ("Scunthorpe" stays)."""
+    return _MASK.sub(lambda m: m.group(0)[0] + "*" * (len(m.group(0)) - 1), text)
+
+
+# ---------------------------------------------------------------------------------------------
+# Templates
+
+
+def _is_html(name: str | None) -> bool:
+    return bool(name and name.endswith(".html.j2"))
+
+
+def _safe_url(url: str | None) -> str:
+    """A link fit for an href: http(s) only (a platform payload is not trusted), else ""."""
+    if not url:
+        return ""
+    return url if urlsplit(url).scheme.lower() in ("http", "https") else ""
+
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+!<>|~])")
+
+
+def _md(text: object) -> str:
+    """Escape Markdown so a commenter's text shows as text in a Teams card."""
+    return _MARKDOWN.sub(r"\\\1", str(text))
+
+
+_ENV = Environment(loader=PackageLoader("alerts", "templates"), autoescape=_is_html,
+                   undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                   keep_trailing_newline=True)
+_ENV.filters["safe_url"] = _safe_url
+_ENV.filters["md"] = _md
 
 
 @dataclass(frozen=True)
 class Rendered:
+    """An alert's wording: the subject, the plain text and HTML bodies, ``card``, a few lines
+    of Markdown for a chat card (its last line ``Link: URL`` when there is a link), and
+    ``link``, the one link the alert is about ("" if none)."""
+
     subject: str
     text: str
     html: str
+    card: str = ""
+    link: str = ""
+
+
+def _render(name: str, **context: Any) -> str:
+    return _ENV.get_template(name).render(**context)
+
+
+def _rendered(name: str, context: dict[str, Any], link: str) -> Rendered:
+    """Render one alert's three templates (``NAME.txt.j2``, ``.html.j2``, ``.card.j2``)."""
+    return Rendered(subject=context["subject"], text=_render(f"{name}.txt.j2", **context),
+                    html=_render(f"{name}.html.j2", **context),
+                    card=_render(f"{name}.card.j2", **context).strip(), link=link)
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+
+HIDE_AFTER_REPORT = "Hide it once you have reported it."
 
 
 def _what_to_do(labels: Sequence[str], services: str) -> list[str]:
@@ -41,8 +151,10 @@ def _what_to_do(labels: Sequence[str], services: str) -> list[str]:
     if "threat" in labels:
         steps += [
             "If you are in immediate danger, call 999 now.",
-            "Otherwise report it to the police on 101, and to your group leader and "
-            f"{services}.",
+            "Otherwise report it to the police on 101 or online (www.police.uk), and say it "
+            'is an "Operation Ford" incident: the police operation for intimidation and '
+            "harassment of councillors.",
+            f"Tell {services} and your group leader.",
             "Do not reply to the author. Keep the item: Councillor Watcher has saved a copy "
             "as evidence, but a screenshot with the date helps the police too.",
         ]
@@ -54,7 +166,7 @@ def _what_to_do(labels: Sequence[str], services: str) -> list[str]:
     if "personal_data" in labels:
         steps.append("Remove it as soon as possible: it publishes someone's private details.")
     if "threat" in labels:
-        steps.append("Hide it once you have reported it.")
+        steps.append(HIDE_AFTER_REPORT)
     if "copyright_image" in labels:
         steps.append("Check the image's rights: unless you or the council hold a licence for it, "
                      "remove the image (or the post) and use your own photo or one the council "
@@ -66,86 +178,148 @@ def _when(config: Config, at: datetime) -> str:
     return at.astimezone(ZoneInfo(config.timezone)).strftime("%a %d %b %Y %H:%M")
 
 
+def _day(config: Config, at: datetime) -> str:
+    return at.astimezone(ZoneInfo(config.timezone)).strftime("%d %b %Y")
+
+
 def _shorten(text: str, limit: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit] + "… (shortened)"
+
+
+def _snippet(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
+def _with_quote(subject: str, text: str) -> str:
+    """Given a subject and the (masked) text, return the subject with a short quote of it."""
+    return f'{subject}: "{_snippet(text, SUBJECT_QUOTE_LIMIT)}"'
 
 
 def _quote(text: str) -> str:
     return _shorten(text, QUOTE_LIMIT)
 
 
+def _platform(account: Account) -> str:
+    return PLATFORM_NAMES.get(account.platform, account.platform)
+
+
 def _where(account: Account) -> str:
-    platform = PLATFORM_NAMES.get(account.platform, account.platform)
     handle = f" ({account.handle})" if account.handle else ""
-    return f"{platform}{handle}"
+    return f"{_platform(account)}{handle}"
+
+
+def _kind(item: Item) -> str:
+    return item.kind.value if hasattr(item.kind, "value") else str(item.kind)
+
+
+def _minutes(seconds: float) -> str:
+    minutes = max(1, round(seconds / 60))
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _history_lines(config: Config, member: MemberConfig, account: Account,
+                   history: SenderHistory | None) -> list[str]:
+    """A sender's history, as sentences: first seen, earlier comments, earlier findings."""
+    if history is None:
+        return ["The platform did not say who wrote it, so their history is unknown."]
+    if history.is_new:
+        return [f"First time seen on {member.name}'s {_platform(account)} accounts."]
+    seen = f" on {_day(config, history.first_seen)}" if history.first_seen else ""
+    lines = [f"First seen on {member.name}'s {_platform(account)} accounts{seen}; "
+             f"{_plural(history.items_stored, 'earlier comment')} stored."]
+    by_label = history.by_label()
+    if not by_label:
+        lines.append("No earlier findings.")
+        return lines
+    parts = []
+    for label, dates in by_label.items():
+        shown = ", ".join(_day(config, d) for d in dates[-HISTORY_DATES:])
+        more = "…, " if len(dates) > HISTORY_DATES else ""
+        parts.append(f"{len(dates)} {LABEL_NAMES.get(label, label)} ({more}{shown})")
+    lines.append(f"Earlier findings: {'; '.join(parts)}.")
+    return lines
+
+
+def _history_brief(history: SenderHistory | None) -> str:
+    """One clause for a list or a card: "" for a first-time or unknown sender."""
+    if history is None or not history.findings:
+        return ""
+    counts = ", ".join(f"{len(d)} {LABEL_NAMES.get(lab, lab)}"
+                       for lab, d in history.by_label().items())
+    return f"earlier findings: {counts}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Alerts
 
 
 def render_item_alert(config: Config, member: MemberConfig, account: Account, item: Item,
                       findings: Sequence[Finding], hide_outcome: str | None = None,
-                      revision: int = 0) -> Rendered:
+                      revision: int = 0, history: SenderHistory | None = None) -> Rendered:
     """Given one flagged item, its findings, what auto-hide did (None: not tried, "hidden",
-    or why not) and its edit number (0: as first posted), return the alert's subject, text
-    and HTML."""
+    or why not), its edit number (0: as first posted) and its sender's history on the
+    member's accounts (None: not known), return the alert's subject, text, HTML and card."""
     labels = [f.label for f in findings]
     urgent = any(f.severity is Severity.URGENT for f in findings)
     names = " and ".join(LABEL_NAMES.get(lab, lab) for lab in labels)
-    platform = PLATFORM_NAMES.get(account.platform, account.platform)
-    kind = item.kind.value if hasattr(item.kind, "value") else str(item.kind)
+    platform = _platform(account)
+    kind = _kind(item)
     edited = " (edited)" if revision else ""
     subject = (f"{'URGENT: ' if urgent else ''}{names.capitalize()} {kind}{edited} on "
                f"{member.name}'s {platform}")
-    link = item.permalink or "(no link: the platform gave none)"
+    if (set(labels) & SUBJECT_QUOTE_LABELS and "personal_data" not in labels
+            and not item.is_own and item.text.strip()):
+        subject = _with_quote(subject, mask_slurs(" ".join(item.text.split())))
+    link = _safe_url(item.permalink)
     author = item.author_name or item.author_id or "unknown (the platform did not say)"
+    author_id = f" ({platform} id {item.author_id})" if item.author_id else ""
     reasons = [_shorten(r, 200) for f in findings for r in f.reasons]
     steps = _what_to_do(labels, config.member_services.name)
+    note = ""
     if hide_outcome == "hidden":
-        steps.insert(0, "Councillor Watcher has already hidden it (hidden, not deleted: it stays "
-                        "as evidence). Unhide it if you think it was flagged wrongly.")
+        note = ("Councillor Watcher has already hidden it (hidden, not deleted: it stays as "
+                "evidence). Unhide it if you think it was flagged wrongly.")
     elif hide_outcome:
-        steps.insert(0, f"Councillor Watcher could not hide it ({hide_outcome}): hide it "
-                        "yourself.")
-    text_lines = [
-        subject, "",
-        f"Member:   {member.name}",
-        f"Where:    {_where(account)}",
-        f"Link:     {link}",
-        f"Flagged:  {', '.join(labels)}",
-        f"Author:   {author}",
-        f"Posted:   {_when(config, item.created_at)}",
-        "", f"What they wrote: \"{_quote(item.text)}\"",
-        "", "Why it was flagged:", *[f"  - {r}" for r in reasons],
-        "", "What to do:", *[f"  {i}. {s}" for i, s in enumerate(steps, 1)],
-        "", f"Questions: {config.member_services.name} "
-            f"({', '.join(config.member_services.emails)}).",
-    ]
-    colour = "#b00020" if urgent else "#8a4b00"
-    body = (
-        f'<div style="font-family:Arial,sans-serif;max-width:600px;font-size:16px">'
-        f'<p style="background:{colour};color:#fff;padding:12px;font-weight:bold;margin:0">'
-        f"{html.escape(subject)}</p>"
-        f'<p><a href="{html.escape(item.permalink or "")}" style="font-size:18px">'
-        f"Open the {html.escape(kind)} on {html.escape(platform)}</a></p>"
-        "<p><b>What to do</b></p><ol>"
-        + "".join(f"<li>{html.escape(s)}</li>" for s in steps) + "</ol>"
-        f'<blockquote style="border-left:4px solid #ccc;margin:0;padding:8px">'
-        f"{html.escape(_quote(item.text))}</blockquote>"
-        f"<p>By {html.escape(author)}, {html.escape(_when(config, item.created_at))}, on "
-        f"{html.escape(member.name)}'s {html.escape(_where(account))}.</p>"
-        "<p><b>Why it was flagged</b></p><ul>"
-        + "".join(f"<li>{html.escape(r)}</li>" for r in reasons) + "</ul>"
-        f'<p style="color:#555;font-size:13px">Labels: {html.escape(", ".join(labels))}. '
-        f"Questions: {html.escape(config.member_services.name)}.</p></div>"
+        note = f"Councillor Watcher could not hide it ({hide_outcome}): hide it yourself."
+    if note and "threat" in labels:
+        # Safety first: 999 and the police stay the first steps; hiding comes after them.
+        steps = [step for step in steps if step != HIDE_AFTER_REPORT] + [note]
+    elif note:
+        steps.insert(0, note)
+    own = set(labels) <= OWN_CONDUCT_LABELS
+    context = dict(
+        subject=subject, urgent=urgent, colour="#b00020" if urgent else "#8a4b00",
+        steps=steps, link=link or "(no link: the platform gave none)", href=link,
+        link_label=f"Open the {kind} on {platform}", kind=kind, platform=platform,
+        quote=_quote(item.text), edited=bool(revision), labels=labels, label_names=names,
+        reasons=reasons, author=author, author_id=author_id, own=own,
+        history=[] if own else _history_lines(config, member, account, history),
+        member=member.name, where=_where(account), posted=_when(config, item.created_at),
+        services=config.member_services.name,
+        services_emails=", ".join(config.member_services.emails),
+        card_quote=mask_slurs(_snippet(item.text, CARD_QUOTE_LIMIT)),
+        card_author=mask_slurs(author), history_brief=_history_brief(history),
+        card_reason=mask_slurs(reasons[0]) if reasons else "",
     )
-    return Rendered(subject=subject, text="\n".join(text_lines) + "\n", html=body)
+    return _rendered("item_alert", context, link)
 
 
 def render_pile_on(config: Config, member: MemberConfig, account: Account,
-                   items: Sequence[tuple[Item, Sequence[Finding], str | None]]) -> Rendered:
+                   items: Sequence[tuple[Item, Sequence[Finding], str | None]],
+                   earlier: int = 0,
+                   histories: Sequence[SenderHistory | None] | None = None) -> Rendered:
     """Given many flagged items on one account (each with its findings and auto-hide
-    outcome), return one summary alert."""
-    platform = PLATFORM_NAMES.get(account.platform, account.platform)
-    subject = f"Pile-on: {len(items)} flagged comments on {member.name}'s {platform}"
+    outcome), how many other flagged comments on it within the pile-on window were alerted
+    separately, and optionally each item's sender history, return one summary alert."""
+    platform = _platform(account)
+    total = len(items) + earlier
+    subject = f"Pile-on: {total} flagged comments on {member.name}'s {platform}"
     counts: dict[str, int] = {}
     for _, findings, _ in items:
         for f in findings:
@@ -158,24 +332,19 @@ def render_pile_on(config: Config, member: MemberConfig, account: Account,
         "Consider turning comments off or limiting who can comment on the post for a while.",
         *_what_to_do(sorted(counts), config.member_services.name),
     ]
-    lines = [subject, "", f"Member:  {member.name}", f"Where:   {_where(account)}",
-             f"Flagged: {summary}", "", "What to do:",
-             *[f"  {i}. {s}" for i, s in enumerate(steps, 1)], "", "The comments:"]
+    histories = list(histories) if histories is not None else [None] * len(items)
     rows = []
-    for item, findings, outcome in items:
-        labels = ", ".join(f.label for f in findings) + (" (hidden)" if outcome == "hidden"
-                                                          else "")
-        lines += [f"  - [{labels}] {item.author_name or '?'}: \"{_quote(item.text)[:200]}\"",
-                  f"    {item.permalink or ''}"]
-        rows.append(f'<li><a href="{html.escape(item.permalink or "")}">'
-                    f"{html.escape(labels)}</a> — {html.escape(item.author_name or '?')}: "
-                    f"{html.escape(_quote(item.text)[:200])}</li>")
-    body = (f'<div style="font-family:Arial,sans-serif;max-width:600px;font-size:16px">'
-            f'<p style="background:#8a4b00;color:#fff;padding:12px;font-weight:bold;margin:0">'
-            f"{html.escape(subject)}</p><p>{html.escape(summary)}</p><p><b>What to do</b></p><ol>"
-            + "".join(f"<li>{html.escape(s)}</li>" for s in steps) + "</ol><ul>"
-            + "".join(rows) + "</ul></div>")
-    return Rendered(subject=subject, text="\n".join(lines) + "\n", html=body)
+    for (item, findings, outcome), history in zip(items, histories, strict=True):
+        rows.append(dict(
+            labels=", ".join(f.label for f in findings)
+            + (" (hidden)" if outcome == "hidden" else ""),
+            author=item.author_name or "?", quote=_quote(item.text)[:200],
+            link=_safe_url(item.permalink), history=_history_brief(history)))
+    link = next((r["link"] for r in rows if r["link"]), "")
+    context = dict(subject=subject, colour="#8a4b00", member=member.name, where=_where(account),
+                   summary=summary, steps=steps, rows=rows, earlier=earlier, link=link,
+                   window=_minutes(config.alerts.pile_on_window))
+    return _rendered("pile_on", context, link)
 
 
 def render_meeting_burst(config: Config, member: MemberConfig, title: str, start: datetime,
@@ -192,24 +361,12 @@ def render_meeting_burst(config: Config, member: MemberConfig, title: str, start
         "meeting.",
     ]
     when = f"{_when(config, start)} to {_when(config, end)[-5:]}"
-    lines = [subject, "", f"Member:  {member.name}", f"Meeting: {title}", f"When:    {when}", "",
-             "Your posts during the meeting:"]
-    rows = []
-    for at, platform, link, text in posts:
-        lines += [f"  - {_when(config, at)[-5:]} on {platform}: \"{_shorten(text, 120)}\"",
-                  f"    {link}"]
-        rows.append(f'<li>{html.escape(_when(config, at)[-5:])} on {html.escape(platform)}: '
-                    f'<a href="{html.escape(link)}">{html.escape(_shorten(text, 120) or "(no text)")}'
-                    "</a></li>")
-    lines += ["", "Why:", *[f"  - {r}" for r in reasons], "",
-              *[f"{i}. {s}" for i, s in enumerate(steps, 1)]]
-    body = (f'<div style="font-family:Arial,sans-serif;max-width:600px;font-size:16px">'
-            f'<p style="background:#2d5f8a;color:#fff;padding:12px;font-weight:bold;margin:0">'
-            f"{html.escape(subject)}</p><p>{html.escape(title)}, {html.escape(when)}.</p>"
-            "<p><b>Your posts during the meeting</b></p><ul>" + "".join(rows) + "</ul>"
-            "<p><b>Why</b></p><ul>" + "".join(f"<li>{html.escape(r)}</li>" for r in reasons)
-            + "</ul><ol>" + "".join(f"<li>{html.escape(s)}</li>" for s in steps) + "</ol></div>")
-    return Rendered(subject=subject, text="\n".join(lines) + "\n", html=body)
+    rows = [dict(at=_when(config, at)[-5:], platform=platform, link=_safe_url(link),
+                 text=_shorten(text, 120)) for at, platform, link, text in posts]
+    link = next((r["link"] for r in rows if r["link"]), "")
+    context = dict(subject=subject, colour="#2d5f8a", member=member.name, title=title,
+                   when=when, rows=rows, reasons=list(reasons), steps=steps, link=link)
+    return _rendered("meeting_burst", context, link)
 
 
 def render_account_problem(config: Config, member: MemberConfig, account: Account, error: str,
@@ -221,13 +378,20 @@ def render_account_problem(config: Config, member: MemberConfig, account: Accoun
         f"Put the new token in the credential named '{account.credential}' "
         "(see the README, 'Credentials'); polling resumes by itself at the next poll.",
     ]
-    lines = [subject, "", f"Member:  {member.name}", f"Where:   {_where(account)}",
-             f"Since:   {_when(config, since)}", f"Problem: {error}", "",
-             "Until this is fixed, comments on this account are not being checked.", "",
-             "What to do:", *[f"  {i}. {s}" for i, s in enumerate(steps, 1)]]
-    body = (f'<div style="font-family:Arial,sans-serif;max-width:600px;font-size:16px">'
-            f'<p style="background:#444;color:#fff;padding:12px;font-weight:bold;margin:0">'
-            f"{html.escape(subject)}</p><p>{html.escape(error)}</p>"
-            "<p>Until this is fixed, comments on this account are not being checked.</p><ol>"
-            + "".join(f"<li>{html.escape(s)}</li>" for s in steps) + "</ol></div>")
-    return Rendered(subject=subject, text="\n".join(lines) + "\n", html=body)
+    context = dict(subject=subject, colour="#444444", member=member.name, where=_where(account),
+                   since=_when(config, since), error=error, steps=steps)
+    return _rendered("account_problem", context, "")
+
+
+def render_sms(member: MemberConfig, account: Account, item: Item) -> str:
+    """Given a threat's item, return the SMS to the member: under :data:`SMS_LIMIT`
+    characters, the author's name shortened (or left out) to fit, never the link."""
+    link = _safe_url(item.permalink) or "see your email"
+    author = mask_slurs(" ".join((item.author_name or item.author_id or "").split()))
+    for limit in (40, 20, 0):
+        shown = _snippet(author, limit) if limit else ""
+        text = _render("sms.txt.j2", member=_snippet(member.name, 60),
+                       platform=_platform(account), author=shown, link=link).strip()
+        if len(text) <= SMS_LIMIT:
+            return text
+    return text

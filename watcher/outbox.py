@@ -1,4 +1,8 @@
-"""The outbox job: delivers queued alerts, retrying with back-off until the channel takes them.
+"""The outbox job: delivers queued alerts, retrying with back-off until their channel takes them.
+
+Each alert row names its channel (``email``, ``sms``, ``teams``) and goes through the channel
+of that name; a channel that fails stops only its own alerts for the rest of the run (a Teams
+outage must not hold back a threat's email).
 
 Alerts were written in the same transaction as their findings (see :mod:`watcher.pipeline`).
 Here each due alert is first *claimed* with a compare-and-set UPDATE (a short lease), so that
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -44,14 +49,23 @@ def backoff(attempts: int, initial: float, maximum: float, rng: random.Random | 
     return base * (0.8 + 0.4 * (rng or random).random())
 
 
-class Outbox:
-    """Delivers the outbox's alerts through ``channel``, counting sent and failed deliveries
-    into ``metrics`` (a private :class:`Metrics` when none is given)."""
+def _masked_phone(number: str) -> str:
+    """A phone number fit for a log line or the actions log: its last three digits."""
+    return "…" + number[-3:] if len(number) > 3 else "…"
 
-    def __init__(self, store: Store, channel: Channel, settings: AlertsConfig,
-                 clock: Clock = utcnow, metrics: Metrics | None = None) -> None:
+
+class Outbox:
+    """Delivers the outbox's alerts, each through the channel its row names: ``channels``
+    maps channel names to channels (a single channel serves the rows of its own name).
+    Counts sent and failed deliveries into ``metrics`` (a private :class:`Metrics` when none
+    is given)."""
+
+    def __init__(self, store: Store, channels: Channel | Mapping[str, Channel],
+                 settings: AlertsConfig, clock: Clock = utcnow,
+                 metrics: Metrics | None = None) -> None:
         self.store = store
-        self.channel = channel
+        self.channels: dict[str, Channel] = (
+            {channels.name: channels} if isinstance(channels, Channel) else dict(channels))
         self.settings = settings
         self.clock = clock
         self.metrics = metrics or Metrics()
@@ -65,18 +79,22 @@ class Outbox:
     def deliver_due(self, limit: int = 100) -> DeliveryReport:
         """Send every alert that is due, urgent first, at most ``limit`` of them.
 
-        Never raises for delivery trouble: a failed alert is rescheduled. Stops early after a
-        connection-level failure, since the next alert would meet the same closed door.
+        Never raises for delivery trouble: a failed alert is rescheduled. After a failure the
+        rest of that channel's alerts wait for the next run, since they would meet the same
+        closed door; other channels' alerts still go.
         """
         now = self.clock()
         with self.store.session() as s:
-            due = list(s.scalars(
-                select(AlertRow.id).where(
+            due = list(s.execute(
+                select(AlertRow.id, AlertRow.channel).where(
                     AlertRow.status == "pending", AlertRow.next_attempt_at <= now,
                     or_(AlertRow.claimed_until.is_(None), AlertRow.claimed_until < now))
                 .order_by((AlertRow.severity == "urgent").desc(), AlertRow.id).limit(limit)))
         sent = failed = 0
-        for alert_id in due:
+        closed: set[str] = set()
+        for alert_id, channel in due:
+            if channel in closed:
+                continue
             result = self._deliver_one(alert_id)
             if result is True:
                 sent += 1
@@ -84,7 +102,7 @@ class Outbox:
             elif result is False:
                 failed += 1
                 self.metrics.alert_failed()
-                break
+                closed.add(channel)
         return DeliveryReport(sent=sent, failed=failed, pending=self.pending())
 
     def _claim(self, alert_id: int) -> AlertRow | None:
@@ -105,34 +123,55 @@ class Outbox:
         row = self._claim(alert_id)
         if row is None:
             return None
-        recipients = json.loads(row.recipients_json)
-        message = Message(to=tuple(recipients["to"]), cc=tuple(recipients.get("cc", ())),
-                          subject=row.subject, text=row.body_text, html=row.body_html,
-                          message_id=row.message_id, urgent=row.severity == "urgent")
+        channel = self.channels.get(row.channel or "email")
+        if channel is None:
+            # Written while that channel was configured: kept, and retried, until it is again.
+            self._failed(row, DeliveryError(f"no {row.channel!r} channel is configured"))
+            return False
+        message = self._message(row)
         try:
-            self.channel.send(message)
+            channel.send(message)
         except DeliveryError as exc:
             self._failed(row, exc)
             return False
         now = self.clock()
+        # A phone number is personal data: the logs and the append-only actions log keep
+        # only its last digits (the alert row holds it, and is purged with the rest).
+        shown = [*message.to, *message.cc] if row.channel != "sms" \
+            else [_masked_phone(n) for n in message.to]
         with self.store.session() as s:
             s.execute(update(AlertRow).where(AlertRow.id == alert_id).values(
                 status="sent", sent_at=now, attempts=AlertRow.attempts + 1, claimed_until=None,
                 last_error=None))
             record_action(s, now, "alert.sent", member_id=row.member_id,
-                          account_id=row.account_id, alert_id=row.id, channel=self.channel.name,
-                          recipients=[*message.to, *message.cc])
+                          account_id=row.account_id, alert_id=row.id, channel=channel.name,
+                          recipients=shown)
         log.info("alert.sent", alert_id=row.id, kind=row.kind, severity=row.severity,
-                 to=list(message.to), cc=list(message.cc), attempts=row.attempts + 1)
+                 channel=channel.name, to=shown if row.channel == "sms" else list(message.to),
+                 cc=list(message.cc), attempts=row.attempts + 1)
         return True
+
+    @staticmethod
+    def _message(row: AlertRow) -> Message:
+        """The channel's message for an alert row. An email keeps the row's own Message-ID;
+        other channels get the alert's dedupe key, stable across retries, as their
+        reference."""
+        recipients = json.loads(row.recipients_json)
+        email = (row.channel or "email") == "email"
+        return Message(to=tuple(recipients["to"]), cc=tuple(recipients.get("cc", ())),
+                       subject=row.subject, text=row.body_text, html=row.body_html,
+                       message_id=row.message_id if email else row.dedupe_key,
+                       urgent=row.severity == "urgent")
 
     def _failed(self, row: AlertRow, exc: DeliveryError) -> None:
         now = self.clock()
         attempts = row.attempts + 1
         wait = backoff(attempts, self.settings.retry_initial, self.settings.retry_max)
+        # Channels never put a secret in their errors; redacting again costs nothing.
+        error = logs.redact_text(str(exc))
         with self.store.session() as s:
             s.execute(update(AlertRow).where(AlertRow.id == row.id).values(
-                attempts=attempts, claimed_until=None, last_error=str(exc)[:2000],
+                attempts=attempts, claimed_until=None, last_error=error[:2000],
                 next_attempt_at=now + timedelta(seconds=wait)))
-        log.warning("alert.delivery_failed", alert_id=row.id, attempts=attempts,
-                    retry_in_seconds=round(wait, 1), error=str(exc))
+        log.warning("alert.delivery_failed", alert_id=row.id, channel=row.channel,
+                    attempts=attempts, retry_in_seconds=round(wait, 1), error=error)

@@ -14,14 +14,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from detectors.base import Context, Detector
 from platforms.base import Platform
-from watcher import logs
+from watcher import logs, senders
+from watcher.cases import open_for_threat
 from watcher.config import Config, MemberConfig
-from watcher.domain import Account, Finding, Item, Severity
+from watcher.domain import Account, Finding, Item, ItemKind, Severity
 from watcher.errors import (
     AuthExpired,
     CredentialError,
@@ -32,10 +33,19 @@ from watcher.errors import (
     WatcherError,
 )
 from watcher.metrics import RATE_LIMITED, USAGE, Metrics
-from watcher.policy import Flagged, PlannedAlert, plan_account_problem, plan_item_alerts
+from watcher.policy import (
+    OWN_CONDUCT_LABELS,
+    Flagged,
+    OpenPileOn,
+    PlannedAlert,
+    channel_copies,
+    plan_account_problem,
+    plan_item_alerts,
+)
 from watcher.store import Clock, Store, clean_text, record_action, sha256_text, utcnow
 from watcher.store.models import (
     AccountRow,
+    ActionRow,
     AlertFindingRow,
     AlertRow,
     FindingRow,
@@ -76,7 +86,8 @@ def account_from_row(row: AccountRow) -> Account:
 
 def write_alert(session: Session, plan: PlannedAlert, member_id: str, account_id: int | None,
                 finding_ids: Sequence[int], sender: str, now: datetime) -> AlertRow | None:
-    """Write one planned alert to the outbox unless its dedupe key is already there.
+    """Write one planned alert to the outbox (on the plan's channel) unless its dedupe key is
+    already there, linked to ``finding_ids``.
 
     Returns the new row, or None if an alert with that key exists (it is never sent twice).
     """
@@ -89,7 +100,7 @@ def write_alert(session: Session, plan: PlannedAlert, member_id: str, account_id
         recipients_json=json.dumps({"to": list(plan.to), "cc": list(plan.cc)}),
         subject=plan.rendered.subject, body_text=plan.rendered.text,
         body_html=plan.rendered.html, message_id=f"<{uuid.uuid4().hex}@{domain}>",
-        status="pending", attempts=0, next_attempt_at=now, created_at=now,
+        status="pending", attempts=0, next_attempt_at=now, created_at=now, channel=plan.channel,
     )
     session.add(row)
     session.flush()
@@ -97,8 +108,36 @@ def write_alert(session: Session, plan: PlannedAlert, member_id: str, account_id
         session.add(AlertFindingRow(alert_id=row.id, finding_id=fid))
     record_action(session, now, "alert.queued", member_id=member_id, account_id=account_id,
                   alert_id=row.id, kind=plan.kind, severity=plan.severity.value,
-                  recipients=len(plan.to) + len(plan.cc))
+                  recipients=len(plan.to) + len(plan.cc), channel=plan.channel)
     return row
+
+
+def fold_alert(session: Session, plan: PlannedAlert, member_id: str, account_id: int | None,
+               finding_ids: Sequence[int], now: datetime) -> bool | None:
+    """Add findings to an alert already in the outbox (an open pile-on summary): link them
+    to it and, if it is still waiting to be sent (pending and not claimed by the outbox),
+    replace its wording with the plan's, which covers them too.
+
+    Returns True if the wording was replaced, False if the alert had already gone (the
+    findings are then in its record only), None if there is no alert with the plan's key.
+    """
+    row_id = session.scalar(select(AlertRow.id).where(AlertRow.dedupe_key == plan.dedupe_key))
+    if row_id is None:
+        return None
+    for fid in finding_ids:
+        session.add(AlertFindingRow(alert_id=row_id, finding_id=fid))
+    # Compare-and-set against the outbox's claim: a summary being sent is not rewritten.
+    updated = session.execute(
+        update(AlertRow)
+        .where(AlertRow.id == row_id, AlertRow.status == "pending",
+               or_(AlertRow.claimed_until.is_(None), AlertRow.claimed_until < now))
+        .values(subject=plan.rendered.subject, body_text=plan.rendered.text,
+                body_html=plan.rendered.html)
+        .execution_options(synchronize_session=False)).rowcount == 1
+    record_action(session, now, "alert.folded", member_id=member_id, account_id=account_id,
+                  alert_id=row_id, kind=plan.kind, channel=plan.channel,
+                  findings=len(finding_ids), reworded=updated)
+    return updated
 
 
 def _note_failure(state: PollStateRow, now: datetime, exc: BaseException) -> None:
@@ -274,6 +313,12 @@ class Poller:
                     record_action(s, now, "finding.created", member_id=member.id,
                                   account_id=account_id, item_id=item_row.id,
                                   finding_id=frow.id, label=f.label, score=round(f.score, 3))
+                    if f.label == "threat" and self.config.cases.auto_open_threats \
+                            and not cleaned[eid].is_own:
+                        # In the poll's transaction: the case exists exactly when the finding
+                        # does (a poll rolled back opens none; the next one opens it once).
+                        open_for_threat(s, member_id=member.id, item_id=item_row.id,
+                                        finding_id=frow.id, now=now)
                 if eid in hides:
                     record_action(s, now, "item.hidden" if hides[eid] == HIDDEN
                                   else "item.hide_failed", member_id=member.id,
@@ -285,16 +330,8 @@ class Poller:
                        for eid in finding_ids]
             alerts = 0
             if flagged:
-                window_start = now - timedelta(seconds=self.config.alerts.pile_on_window)
-                recent = s.scalar(select(func.count(AlertRow.id)).where(
-                    AlertRow.account_id == account_id, AlertRow.kind.in_(("item", "pile_on")),
-                    AlertRow.created_at >= window_start)) or 0
-                for plan in plan_item_alerts(self.config, member, account, flagged, recent):
-                    ids_for = [fid for f in plan.flagged
-                               for fid in finding_ids[f.item.external_id]]
-                    if write_alert(s, plan, member.id, account_id, ids_for,
-                                   self.config.smtp.sender, now):
-                        alerts += 1
+                alerts = self._write_alerts(s, account_id, account, member, flagged, finding_ids,
+                                            [row.id for row in rows.values()], now)
             state = s.get(PollStateRow, account_id)
             assert state is not None
             if state.problem_open:
@@ -318,6 +355,54 @@ class Poller:
         return PollOutcome(account.key, "ok", new_items=new_count,
                            findings=len(stored_labels),
                            alerts=alerts, requests=requests)
+
+    def _write_alerts(self, session: Session, account_id: int, account: Account,
+                      member: MemberConfig, flagged: Sequence[Flagged],
+                      finding_ids: Mapping[str, Sequence[int]], poll_item_ids: Sequence[int],
+                      now: datetime) -> int:
+        """Inside the poll's transaction: give each flagged item its sender's history, count
+        the account's flagged comments earlier in the pile-on window, find the pile-on
+        summary still open on it, then write (or fold) the planned alerts. Returns how many
+        outbox rows were written."""
+        flagged = self._with_histories(session, member.id, flagged, poll_item_ids, now)
+        window_start = now - timedelta(seconds=self.config.alerts.pile_on_window)
+        recent = _recent_flagged(session, account_id, window_start, poll_item_ids)
+        open_pile_on = _open_pile_on(session, account_id, window_start)
+        sender = self.config.smtp.sender
+        written = 0
+        for plan in plan_item_alerts(self.config, member, account, flagged, recent,
+                                     open_pile_on=open_pile_on):
+            # Findings are linked to the email alert only: it is the record; the SMS and
+            # Teams rows are copies of it.
+            ids_for = [fid for f in plan.flagged for fid in finding_ids[f.item.external_id]] \
+                if plan.channel == "email" else []
+            if plan.fold:
+                reworded = fold_alert(session, plan, member.id, account_id, ids_for, now)
+                log.info("alert.folded", account=account.key, key=plan.dedupe_key,
+                         channel=plan.channel, comments=len(plan.flagged), reworded=reworded)
+            elif write_alert(session, plan, member.id, account_id, ids_for, sender, now):
+                written += 1
+        return written
+
+    @staticmethod
+    def _with_histories(session: Session, member_id: str, flagged: Sequence[Flagged],
+                        poll_item_ids: Sequence[int], now: datetime) -> list[Flagged]:
+        """Return ``flagged`` with each third-party item's sender history on the member's
+        accounts as it stood before this poll (one lookup per sender)."""
+        found: dict[tuple[str, str], senders.SenderHistory | None] = {}
+        out = []
+        for f in flagged:
+            author = f.item.author_id
+            if f.item.is_own or not author:
+                out.append(f)
+                continue
+            key = (f.item.platform, author)
+            if key not in found:
+                found[key] = senders.history(session, member_id=member_id,
+                                             platform=f.item.platform, author_id=author,
+                                             before=now, exclude_item_ids=poll_item_ids)
+            out.append(replace(f, history=found[key]))
+        return out
 
     @staticmethod
     def _known(session: Session, account_id: int, external_ids: Sequence[str]
@@ -437,6 +522,8 @@ class Poller:
                 s.flush()
                 alerted = write_alert(s, plan, member.id, account_id, [frow.id],
                                       self.config.smtp.sender, now) is not None
+                for copy in channel_copies(self.config, member, account, plan):
+                    write_alert(s, copy, member.id, account_id, [], self.config.smtp.sender, now)
                 record_action(s, now, "account.problem", member_id=member.id,
                               account_id=account_id, finding_id=frow.id, error=error)
         if opened:
@@ -444,3 +531,62 @@ class Poller:
         log.warning("poll.account_problem", account=account.key, member=member.id,
                     error_type=type(exc).__name__, error=error, alerted=alerted)
         return PollOutcome(account.key, "auth_problem", alerts=int(alerted), error=error)
+
+
+# -- pile-ons ---------------------------------------------------------------------------------
+
+
+def _recent_flagged(session: Session, account_id: int, since: datetime,
+                    poll_item_ids: Sequence[int]) -> int:
+    """Return how many third-party comments on the account were flagged since ``since``,
+    leaving out this poll's items. Comments are counted, not alerts: a pile-on summary of
+    eight comments is eight, so the polls after it still see a pile-on."""
+    query = select(func.count(func.distinct(FindingRow.item_id))).where(
+        FindingRow.account_id == account_id, FindingRow.created_at >= since,
+        FindingRow.item_id.is_not(None), FindingRow.label.notin_(OWN_CONDUCT_LABELS))
+    if poll_item_ids:
+        query = query.where(FindingRow.item_id.notin_(list(poll_item_ids)))
+    return session.scalar(query) or 0
+
+
+def _open_pile_on(session: Session, account_id: int, since: datetime) -> OpenPileOn | None:
+    """Return the account's latest pile-on summary written since ``since``, with the flagged
+    comments it covers (as stored), or None if there is none."""
+    found = session.execute(
+        select(AlertRow.id, AlertRow.dedupe_key)
+        .where(AlertRow.account_id == account_id, AlertRow.kind == "pile_on",
+               AlertRow.channel == "email", AlertRow.created_at >= since)
+        .order_by(AlertRow.created_at.desc(), AlertRow.id.desc()).limit(1)).first()
+    if found is None:
+        return None
+    alert_id, key = found
+    pairs = session.execute(
+        select(ItemRow, FindingRow)
+        .join(FindingRow, FindingRow.item_id == ItemRow.id)
+        .join(AlertFindingRow, AlertFindingRow.finding_id == FindingRow.id)
+        .where(AlertFindingRow.alert_id == alert_id)
+        .order_by(ItemRow.id, FindingRow.id)).all()
+    item_ids = sorted({item.id for item, _ in pairs})
+    hidden = set(session.scalars(select(ActionRow.item_id).where(
+        ActionRow.action == "item.hidden", ActionRow.item_id.in_(item_ids)))) if item_ids else set()
+    items: dict[int, ItemRow] = {}
+    findings: dict[int, list[Finding]] = {}
+    for item, finding in pairs:
+        items[item.id] = item
+        findings.setdefault(item.id, []).append(Finding(
+            item_id=item.external_id, label=finding.label, score=finding.score,
+            severity=Severity(finding.severity), reasons=tuple(json.loads(finding.reasons_json)),
+            detector=finding.detector, detector_version=finding.detector_version))
+    covered = tuple(
+        Flagged(item=_item_from_row(row), item_row_id=row.id, findings=tuple(findings[row.id]),
+                hide_outcome=HIDDEN if row.id in hidden else None)
+        for row in items.values())
+    return OpenPileOn(dedupe_key=key, flagged=covered)
+
+
+def _item_from_row(row: ItemRow) -> Item:
+    """The domain Item of a stored item (enough to word an alert about it)."""
+    return Item(platform=row.platform, external_id=row.external_id, kind=ItemKind(row.kind),
+                text=row.text, created_at=row.created_at, author_id=row.author_id,
+                author_name=row.author_name, permalink=row.permalink,
+                parent_id=row.parent_external_id, is_own=row.is_own)

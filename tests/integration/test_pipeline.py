@@ -304,7 +304,9 @@ def test_an_item_edited_into_abuse_is_alerted_again_and_its_old_text_kept(
         now[0] += 15
         poll_once(parts)
         subjects = [m["Subject"] for m, _ in sink.messages]
-        assert subjects[-1] == "Offensive comment (edited) on Cllr Jane Smith's Facebook"
+        # The subject quotes the comment as edited (slurs would be masked there).
+        assert subjects[-1] == ("Offensive comment (edited) on Cllr Jane Smith's Facebook: "
+                                '"Nice work? You are a useless idiot."')
         now[0] += 10
         poll_once(parts)  # Bob's edit is still just offensive: nothing new to say
         assert len(sink.messages) == 2

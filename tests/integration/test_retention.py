@@ -40,7 +40,8 @@ def texts(parts: Parts) -> dict[str, str]:
 
 
 def test_unflagged_third_party_text_goes_after_its_period(db_url: str) -> None:
-    parts = polled(db_url, extra='[retention]\nunflagged = "30d"\nclosed_cases = "60d"\n')
+    parts = polled(db_url, extra='[retention]\nunflagged = "30d"\nclosed_cases = "60d"\n'
+                                 '[cases]\nauto_open_threats = false\n')
     before = texts(parts)
     assert set(before) == {"111_1", "1_a", "1_b", "9001", "9002"}
     now = utcnow()
@@ -73,15 +74,9 @@ def test_items_in_an_open_case_are_kept(db_url: str) -> None:
     now = utcnow()
     with parts.store.session() as s:
         threat = s.scalar(select(ItemRow.id).where(ItemRow.external_id == "9002"))
+        # The threat opened a case by itself (cases.auto_open_threats, the default).
         case = s.scalar(select(CaseItemRow.case_id).where(CaseItemRow.item_id == threat))
-        if case is None:  # cases are opened for threats automatically when configured
-            row = CaseRow(member_id="tok", title="t", status="open", assignee="",
-                          police_reference="", platform_reference="", opened_at=now,
-                          opened_by="test", updated_at=now)
-            s.add(row)
-            s.flush()
-            s.add(CaseItemRow(case_id=row.id, item_id=threat, added_at=now, added_by="test"))
-            case = row.id
+        assert case is not None
     purge(parts.store, parts.config, now + timedelta(days=400))
     assert texts(parts)["9002"] != REDACTED_TEXT
     with parts.store.session() as s:
@@ -132,3 +127,18 @@ def test_sar_and_retention_commands(db_url: str, tmp_path: Path,
     assert main(["retention", "purge", "--config", str(path)]) == 0
     assert "deleted 0 unflagged items" in capsys.readouterr().out
     assert len(texts(parts)) == 5
+
+
+def test_senders_command_lists_repeat_senders(db_url: str, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from watcher.cli import main
+
+    polled(db_url)
+    path = tmp_path / "watcher.toml"
+    path.write_text(config_text(db_url, members=MEMBERS))
+    assert main(["senders", "--config", str(path)]) == 0  # nobody has two findings
+    assert "0 repeat sender(s)" in capsys.readouterr().out
+    assert main(["senders", "--min", "1", "--member", "jsmith", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "facebook  52" in out and "offensive 1; jsmith" in out and "1 repeat sender(s)" in out
+    assert main(["senders", "--since", "soon", "--config", str(path)]) == 2

@@ -103,6 +103,7 @@ class ItemRow(Base):
     __table_args__ = (
         UniqueConstraint("account_id", "external_id", name="uq_items_account_ext"),
         Index("ix_items_account_created", "account_id", "created_at"),
+        Index("ix_items_platform_author", "platform", "author_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -69,6 +69,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("month", "group_name", name="uq_report_runs_month_group"),
     )
+    # A sender's history (the same author across a member's accounts) is looked up per alert.
+    op.create_index("ix_items_platform_author", "items", ["platform", "author_id"])
     op.add_column("alerts", sa.Column("channel", sa.String(length=16), nullable=False,
                                       server_default="email"))
 
@@ -77,6 +79,7 @@ def downgrade() -> None:
     with op.batch_alter_table("alerts") as batch:
         batch.drop_column("channel")
     op.drop_table("report_runs")
+    op.drop_index("ix_items_platform_author", table_name="items")
     op.drop_index("ix_case_notes_case", table_name="case_notes")
     op.drop_table("case_notes")
     op.drop_index("ix_case_items_item", table_name="case_items")
