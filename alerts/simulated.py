@@ -29,11 +29,13 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from http.server import BaseHTTPRequestHandler
+from typing import Any
 from urllib.parse import urlsplit
 
 import jwt
+
+from watcher.localserver import LocalHTTPServer
 
 #: Notify's tolerance for the token's issue time, in seconds (its client's ``__bound__``).
 IAT_BOUND = 30
@@ -56,52 +58,13 @@ def _normalise_phone(number: str) -> str:
     return re.sub(r"[\s().-]", "", number or "")
 
 
-class _Server:
+class _Server(LocalHTTPServer):
     """A ThreadingHTTPServer on 127.0.0.1 in a daemon thread, routing to ``handle``."""
 
     thread_name = "simulated-http"
 
     def __init__(self) -> None:
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self.lock = threading.Lock()
-
-    def start(self) -> Self:
-        """Bind to 127.0.0.1 on a free port and serve in a daemon thread; return self."""
-        if self._server is not None:
-            return self
-        handler = type("_BoundHandler", (_Handler,), {"sim": self})
-        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        server.daemon_threads = True
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever,
-                                        kwargs={"poll_interval": 0.05},
-                                        name=self.thread_name, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and release the port."""
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:PORT`` (raises RuntimeError before ``start()``)."""
-        if self._server is None:
-            raise RuntimeError(f"{type(self).__name__} is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def handle(self, method: str, path: str, headers: dict[str, str], body: bytes
                ) -> tuple[int, str, bytes]:
@@ -134,6 +97,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+
+_Server.handler_class = _Handler
 
 
 # --------------------------------------------------------------------------- GOV.UK Notify

@@ -29,16 +29,16 @@ parameter names as sent; an iCal request is logged as ``("ical", {"path": path})
 
 from __future__ import annotations
 
-import sys
 import threading
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 from xml.sax.saxutils import escape, quoteattr
 
 from watcher import logs
+from watcher.localserver import LocalHTTPServer
 
 log = logs.get(__name__)
 
@@ -268,19 +268,7 @@ def _fault(mode: str, normal: str) -> _Reply:
     return _Reply(200, _XML_TYPE, normal)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True  # a held (delayed) request must not block stop()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that hangs up (a timeout, a TLS hello sent to plain HTTP) is routine
-        # here; the default prints a traceback to stderr.
-        exc = sys.exc_info()[1]
-        if isinstance(exc, ConnectionError | TimeoutError):
-            return
-        log.warning("simulated_moderngov.request_failed", error=repr(exc)[:200])
-
-
-class SimulatedModernGov:
+class SimulatedModernGov(LocalHTTPServer):
     """A modern.gov web service (and iCal feed host) on 127.0.0.1 (see the module docstring).
 
     Given the committees and meetings to serve. ``mode``, ``meeting_modes`` and ``delay``
@@ -299,53 +287,17 @@ class SimulatedModernGov:
         #: path -> (body, Content-Type)
         self.icals: dict[str, tuple[bytes, str]] = {}
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # ----------------------------------------------------------------- lifecycle
 
-    def start(self) -> SimulatedModernGov:
-        """Bind to 127.0.0.1 on a free port and serve in a daemon thread; return self."""
-        if self._server is not None:
-            return self
-        self._stopping.clear()
-        handler = type("_BoundHandler", (_Handler,), {"sim": self})
-        server = _Server(("127.0.0.1", 0), handler)
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever,
-                                        kwargs={"poll_interval": 0.05},
-                                        name="simulated-moderngov", daemon=True)
-        self._thread.start()
+    thread_name = "simulated-moderngov"
+
+    def _on_start(self) -> None:
         log.info("simulated_moderngov.start", base_url=self.base_url,
                  committees=len(self.committees), meetings=len(self.meetings))
-        return self
 
-    def stop(self) -> None:
-        """Stop serving and release the port (held requests are abandoned)."""
-        if self._server is None:
-            return
-        self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
+    def _on_stop(self) -> None:
         log.info("simulated_moderngov.stop")
-
-    def __enter__(self) -> SimulatedModernGov:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:PORT``, the modern.gov site address (RuntimeError before
-        ``start()``)."""
-        if self._server is None:
-            raise RuntimeError("SimulatedModernGov is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def add_ical(self, path: str, text: str | bytes,
                  content_type: str = "text/calendar; charset=utf-8") -> str:
@@ -425,7 +377,7 @@ class SimulatedModernGov:
         if meeting is None:
             return _fault("error", "")
         mode = self.mode if self.mode != "ok" else self.meeting_modes.get(meeting_id, "ok")
-        base = self.base_url if self._server is not None else ""
+        base = self.base_url if self.running else ""
         return _fault(mode, render_meeting(meeting, base))
 
 
@@ -478,3 +430,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(reply.body)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout)
             self.close_connection = True
+
+
+SimulatedModernGov.handler_class = _Handler

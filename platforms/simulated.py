@@ -44,12 +44,14 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Union
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import structlog
+
+from watcher.localserver import LocalHTTPServer
 
 log = structlog.get_logger(__name__)
 
@@ -425,7 +427,7 @@ class _Reply:
 # --------------------------------------------------------------------------- server
 
 
-class SimulatedPlatform:
+class SimulatedPlatform(LocalHTTPServer):
     """A scripted Graph API + X API v2 server on 127.0.0.1 (see the module docstring).
 
     ``tokens`` maps an account id to the token it accepts (None: any non-empty token);
@@ -454,9 +456,6 @@ class SimulatedPlatform:
         self.x_rate_limit: int = 450
         self._x_counts: dict[str, int] = {}
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self.started_at: float = clock()
         #: each item as first created (edits and deletions are applied by ``_visible``)
         self._by_id: dict[tuple[str, str], SimItem] = {}
@@ -468,46 +467,20 @@ class SimulatedPlatform:
 
     # ----------------------------------------------------------------- lifecycle
 
+    thread_name = "simulated-platform"
+
     def start(self) -> SimulatedPlatform:
-        """Bind to 127.0.0.1 on a free port and serve in a daemon thread; return self."""
-        if self._server is not None:
-            return self
-        self.started_at = self.clock()
-        self._stopping.clear()
-        handler = type("_BoundHandler", (_Handler,), {"sim": self})
-        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        server.daemon_threads = True  # a held "timeout" request must not block stop()
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="simulated-platform", daemon=True)
-        self._thread.start()
+        """Bind to 127.0.0.1 on a free port and serve in a daemon thread; return self.
+        Items become visible from now + their ``at``."""
+        if not self.running:
+            self.started_at = self.clock()
+        return super().start()
+
+    def _on_start(self) -> None:
         log.info("simulated.start", base_url=self.base_url, events=len(self.events))
-        return self
 
-    def stop(self) -> None:
-        """Stop serving and release the port (held requests are abandoned)."""
-        if self._server is None:
-            return
-        self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
+    def _on_stop(self) -> None:
         log.info("simulated.stop")
-
-    def __enter__(self) -> SimulatedPlatform:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:PORT`` (raises RuntimeError before ``start()``)."""
-        if self._server is None:
-            raise RuntimeError("SimulatedPlatform is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def add_media(self, name: str, data: bytes, content_type: str = "image/jpeg",
                   delay: float = 0.0) -> str:
@@ -1291,3 +1264,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(data)
+
+
+SimulatedPlatform.handler_class = _Handler
