@@ -153,6 +153,7 @@ def build(config: Config, credentials: Credentials | None = None, clock: Clock =
 def poll_once(parts: Parts) -> tuple[list[PollOutcome], DeliveryReport]:
     """Read the meeting calendars (if any), poll every enabled account once (ignoring
     back-off), check for meeting bursts, then deliver due alerts."""
+    parts.outbox.release_stale()
     if parts.meetings.configured:
         parts.meetings.refresh()
     outcomes = [parts.poller.poll(aid, force=True) for aid in parts.poller.enabled_accounts()]
@@ -272,6 +273,8 @@ class Daemon:
             self.metrics_server = serve(self.parts.metrics, config.metrics.host,
                                         config.metrics.port)
             log.info("metrics.listening", address=self.metrics_server.address)
+        # Alerts a killed predecessor had claimed go out now, not when their leases run out.
+        self.parts.outbox.release_stale()
         now = self.parts.store.clock()
         accounts = self.parts.poller.enabled_accounts()
         for aid, account in accounts.items():

@@ -9,15 +9,23 @@ Here each due alert is first *claimed* with a compare-and-set UPDATE (a short le
 two outbox runs, threads or daemons never send the same alert; then sent; then marked sent.
 The only window in which a message can go out twice is a crash between the mail server's
 acceptance and that last commit (milliseconds); the message keeps the same Message-ID then.
+
+A lease names its holder (host, process id and the process's start time). A daemon starting
+on the same host releases the leases of holders that are no longer running
+(:meth:`Outbox.release_stale`), so an alert claimed by a killed daemon goes out at once rather
+than when its lease runs out.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import func, or_, select, update
 
@@ -38,6 +46,41 @@ class DeliveryReport:
     sent: int = 0
     failed: int = 0
     pending: int = 0
+
+
+def _start_ticks(pid: int) -> str:
+    """A process's start time in clock ticks since boot (Linux /proc), "" where unknown: it
+    tells a process from a later one that got the same pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    # Field 22; the command name (field 2) may hold spaces, so count from its closing ')'.
+    fields = stat.rsplit(")", 1)[-1].split()
+    return fields[19] if len(fields) > 19 else ""
+
+
+def holder(pid: int | None = None) -> str:
+    """The lease holder name of a process (this one by default): ``host:pid:start``."""
+    pid = os.getpid() if pid is None else pid
+    return f"{socket.gethostname()}:{pid}:{_start_ticks(pid)}"
+
+
+def holder_alive(name: str) -> bool:
+    """Given a holder name of this host, whether that very process is still running (a
+    malformed name counts as running: its lease is left to expire)."""
+    try:
+        _host, pid_text, start = name.rsplit(":", 2)
+        pid = int(pid_text)
+    except ValueError:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # running, as another user
+        pass
+    return not start or _start_ticks(pid) in ("", start)
 
 
 def backoff(attempts: int, initial: float, maximum: float, rng: random.Random | None = None
@@ -105,6 +148,37 @@ class Outbox:
                 closed.add(channel)
         return DeliveryReport(sent=sent, failed=failed, pending=self.pending())
 
+    def release_stale(self) -> int:
+        """Release the leases held by processes of this host that are no longer running (a
+        daemon killed between claiming an alert and recording it sent), so their alerts are
+        due again now. Returns how many were released. Leases of other hosts, and of running
+        processes, are left alone."""
+        now = self.clock()
+        mine = holder()
+        host = mine.split(":", 1)[0]
+        released = 0
+        with self.store.session() as s:
+            held = list(s.execute(select(AlertRow.id, AlertRow.claimed_by).where(
+                AlertRow.status == "pending", AlertRow.claimed_until >= now,
+                AlertRow.claimed_by.like(f"{host}:%"))))
+            for alert_id, by in held:
+                # LIKE's "_" matches any character: compare the host exactly.
+                if by == mine or by.rsplit(":", 2)[0] != host or holder_alive(by):
+                    continue
+                done = s.execute(
+                    update(AlertRow)
+                    .where(AlertRow.id == alert_id, AlertRow.claimed_by == by,
+                           AlertRow.status == "pending")
+                    .values(claimed_until=None, claimed_by=None)
+                    .execution_options(synchronize_session=False)).rowcount
+                if done:
+                    released += 1
+                    record_action(s, now, "alert.lease_released", alert_id=alert_id,
+                                  holder=by)
+        if released:
+            log.warning("outbox.leases_released", released=released)
+        return released
+
     def _claim(self, alert_id: int) -> AlertRow | None:
         now = self.clock()
         with self.store.session() as s:
@@ -112,7 +186,7 @@ class Outbox:
                 update(AlertRow)
                 .where(AlertRow.id == alert_id, AlertRow.status == "pending",
                        or_(AlertRow.claimed_until.is_(None), AlertRow.claimed_until < now))
-                .values(claimed_until=now + LEASE)
+                .values(claimed_until=now + LEASE, claimed_by=holder())
                 .execution_options(synchronize_session=False))
             if claimed.rowcount != 1:
                 return None
@@ -142,7 +216,7 @@ class Outbox:
         with self.store.session() as s:
             s.execute(update(AlertRow).where(AlertRow.id == alert_id).values(
                 status="sent", sent_at=now, attempts=AlertRow.attempts + 1, claimed_until=None,
-                last_error=None))
+                claimed_by=None, last_error=None))
             record_action(s, now, "alert.sent", member_id=row.member_id,
                           account_id=row.account_id, alert_id=row.id, channel=channel.name,
                           recipients=shown)
@@ -171,7 +245,7 @@ class Outbox:
         error = logs.redact_text(str(exc))
         with self.store.session() as s:
             s.execute(update(AlertRow).where(AlertRow.id == row.id).values(
-                attempts=attempts, claimed_until=None, last_error=error[:2000],
+                attempts=attempts, claimed_until=None, claimed_by=None, last_error=error[:2000],
                 next_attempt_at=now + timedelta(seconds=wait)))
         log.warning("alert.delivery_failed", alert_id=row.id, channel=row.channel,
                     attempts=attempts, retry_in_seconds=round(wait, 1), error=error)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -131,3 +132,38 @@ def test_backoff_grows_and_is_capped() -> None:
     waits = [backoff(n, 30, 3600, rng) for n in range(1, 10)]
     assert 24 <= waits[0] <= 36 and 48 <= waits[1] <= 72
     assert max(waits) <= 3600 * 1.2 and waits[-1] >= 3600 * 0.8
+
+
+def test_a_dead_processes_leases_are_released_at_start(db_url: str,
+                                                       mail_sink: MailSink) -> None:
+    """A daemon killed between claiming alerts and recording them sent: the next one on the
+    host sends them at once, not when the 2-minute leases run out. Leases of a running
+    process, or of another host, are left alone."""
+    import subprocess
+    import sys
+
+    from watcher.outbox import holder, holder_alive
+
+    store, cfg, clock = setup(db_url, mail_sink.port, alerts=3)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead_holder = holder(dead.pid)  # named while it runs, as a claim would be
+    dead.wait()
+    assert not holder_alive(dead_holder) and holder_alive(holder())
+    living = holder(os.getppid())
+    with store.session() as s:
+        ids = sorted(s.scalars(select(AlertRow.id)))
+        for alert_id, by in zip(ids, (dead_holder, living, "elsewhere.example:1:1"),
+                                strict=True):
+            row = s.get(AlertRow, alert_id)
+            row.claimed_until, row.claimed_by = clock.now + timedelta(minutes=2), by
+    outbox = Outbox(store, channel(cfg), cfg.alerts, clock=clock)
+    assert outbox.deliver_due().sent == 0  # all three are leased
+    assert outbox.release_stale() == 1
+    assert outbox.deliver_due().sent == 1 and len(mail_sink.messages) == 1
+    assert outbox.release_stale() == 0
+    with store.session() as s:
+        released = s.scalars(select(ActionRow.detail_json).where(
+            ActionRow.action == "alert.lease_released")).one()
+        assert json.loads(released)["holder"] == dead_holder
+    clock.now += timedelta(minutes=3)  # the other two go when their leases run out
+    assert outbox.deliver_due().sent == 2

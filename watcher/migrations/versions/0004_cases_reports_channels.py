@@ -71,6 +71,8 @@ def upgrade() -> None:
     )
     # A sender's history (the same author across a member's accounts) is looked up per alert.
     op.create_index("ix_items_platform_author", "items", ["platform", "author_id"])
+    # Who holds an alert's lease (host:pid:start), so a restart can release a dead one's.
+    op.add_column("alerts", sa.Column("claimed_by", sa.String(length=200), nullable=True))
     op.add_column("alerts", sa.Column("channel", sa.String(length=16), nullable=False,
                                       server_default="email"))
 
@@ -78,6 +80,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("alerts") as batch:
         batch.drop_column("channel")
+        batch.drop_column("claimed_by")
     op.drop_table("report_runs")
     op.drop_index("ix_items_platform_author", table_name="items")
     op.drop_index("ix_case_notes_case", table_name="case_notes")
