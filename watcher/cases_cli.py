@@ -171,17 +171,22 @@ def _open(args: argparse.Namespace, config: config_mod.Config, store: Store) -> 
     return EXIT_OK
 
 
+def _local(config: config_mod.Config, at: datetime) -> str:
+    """A stored (UTC) time as member services read it: the council's local time."""
+    return at.astimezone(ZoneInfo(config.timezone)).strftime("%Y-%m-%d %H:%M")
+
+
 def _list(args: argparse.Namespace, config: config_mod.Config, store: Store) -> int:
     found = cases.list_cases(store, status=args.status, member_id=args.member)
     if args.format == "jsonl":
         for c in found:
             print(json.dumps(c.as_dict(), ensure_ascii=False, sort_keys=True))
         return EXIT_OK
-    print(f"{'id':>5} {'status':18} {'member':12} {'items':>5} {'opened (UTC)':17} "
+    print(f"{'id':>5} {'status':18} {'member':12} {'items':>5} {'opened':17} "
           f"{'assignee':14} title")
     for c in found:
         print(f"{c.id:>5} {c.status:18} {c.member_id:12} {c.items:>5} "
-              f"{c.opened_at.strftime('%Y-%m-%d %H:%M'):17} {c.assignee[:14]:14} "
+              f"{_local(config, c.opened_at):17} {c.assignee[:14]:14} "
               f"{' '.join(c.title.split())[:60]}")
     print(f"{len(found)} case(s)")
     return EXIT_OK
@@ -204,17 +209,18 @@ def _show(args: argparse.Namespace, config: config_mod.Config, store: Store) -> 
     print(f"  police ref {c.police_reference or '-'}; platform ref {c.platform_reference or '-'}")
     if c.sender_platform:
         print(f"  against sender {c.sender_platform}:{c.sender_id}")
-    print(f"  opened {c.opened_at.isoformat(timespec='seconds')} by {c.opened_by}"
-          + (f"; closed {c.closed_at.isoformat(timespec='seconds')}" if c.closed_at else ""))
+    print(f"  opened {_local(config, c.opened_at)} by {c.opened_by}"
+          + (f"; closed {_local(config, c.closed_at)}" if c.closed_at else "")
+          + f" ({config.timezone})")
     print(f"items ({len(detail.items)}):")
     for i in detail.items:
         labels = ",".join(sorted({f.label for f in i.findings})) or "-"
         text = " ".join(i.text.split())[:60]
-        print(f"  {i.item_id:>6} {i.platform}:{i.external_id} {i.created_at:%Y-%m-%d %H:%M} "
+        print(f"  {i.item_id:>6} {i.platform}:{i.external_id} {_local(config, i.created_at)} "
               f"{(i.author_name or i.author_id or '?')[:20]} [{labels}] {text}")
     print("timeline:")
     for n in detail.timeline:
-        print(f"  {n.at.isoformat(timespec='seconds')} {n.actor} {n.kind}: {n.text}")
+        print(f"  {_local(config, n.at)} {n.actor} {n.kind}: {n.text}")
     return EXIT_OK
 
 
