@@ -603,7 +603,9 @@ credential = "fb-jsmith"
 def test_sigterm_while_a_poll_that_found_abuse_finishes_stops_cleanly(tmp_path: Path) -> None:
     """systemctl stop/restart while a poll is in flight: the poll may finish (its
     transaction is worth keeping), then the daemon must stop cleanly and at once."""
-    slow = 3.0
+    # Held well inside the 3 s HTTP timeout of the test config: held for 3 s, the answer
+    # raced the client's time-out and the poll sometimes failed instead of finishing.
+    slow = 2.0
     timeline = [SimPost(0, "facebook", "111", "111_1", "Mill Lane crossing opens Monday."),
                 SimComment(4, "facebook", "111", "111_1_c1", "111_1",
                            "You are a useless idiot and a disgrace.", "52", "Bob")]
