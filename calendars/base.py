@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import requests
 
 from watcher.errors import MeetingSourceError
+from watcher.httpread import TooLarge, TooSlow, read_capped
 from watcher.logs import redact_text
 
 #: How many characters of a body an error message may quote.
@@ -283,29 +284,23 @@ def fetch(url: str, *, what: str, session: requests.Session | None, timeout: flo
             body = _read_some(response, SNIPPET * 4)
             raise MeetingSourceError(f"{what} at {shown}: HTTP {response.status_code} "
                                      f"{response.reason or ''}: {snippet(body)}".rstrip(": "))
-        declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > max_bytes:
-            raise MeetingSourceError(f"{what} at {shown}: response too large "
-                                     f"({int(declared)} bytes, limit {max_bytes})")
-        chunks: list[bytes] = []
-        size = 0
         try:
-            for chunk in response.iter_content(chunk_size=65536):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise MeetingSourceError(f"{what} at {shown}: response too large "
-                                             f"(over {max_bytes} bytes)")
-                if _time.monotonic() > deadline:
-                    raise SourceUnreachable(f"{what} at {shown}: body not received within "
-                                            f"{timeout:g} s")
-                chunks.append(chunk)
+            body = read_capped(response, max_bytes=max_bytes, deadline=deadline)
+        except TooLarge as exc:
+            size = (f"{exc.declared} bytes, limit {max_bytes}" if exc.declared is not None
+                    else f"over {max_bytes} bytes")
+            raise MeetingSourceError(f"{what} at {shown}: response too large ({size})") \
+                from None
+        except TooSlow:
+            raise SourceUnreachable(f"{what} at {shown}: body not received within "
+                                    f"{timeout:g} s") from None
         except requests.Timeout as exc:
             raise SourceUnreachable(f"{what} at {shown}: no answer within {timeout:g} s") \
                 from exc
         except requests.RequestException as exc:
             raise SourceUnreachable(f"{what} at {shown}: connection broken while reading: "
                                     f"{type(exc).__name__}") from exc
-        return Fetched(shown, response.headers.get("Content-Type", ""), b"".join(chunks))
+        return Fetched(shown, response.headers.get("Content-Type", ""), body)
     finally:
         response.close()
 

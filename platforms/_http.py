@@ -27,6 +27,7 @@ from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
 from watcher.errors import ImageError, WatcherError
+from watcher.httpread import TooLarge, TooSlow, read_capped
 
 _TOKEN_PATTERNS = (
     re.compile(r"(access_token=)[^&\s'\"]+"),
@@ -249,23 +250,18 @@ def _read_body(response: requests.Response, url: str, final: str, max_bytes: int
     ctype = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
     if ctype in ("text/html", "application/xhtml+xml"):
         raise ImageError(f"{_short(url)}: the server sent a web page ({ctype}), not an image")
-    declared = response.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise ImageError(f"{_short(url)}: {int(declared):,} bytes is over the "
-                         f"{max_bytes:,}-byte limit")
-    chunks: list[bytes] = []
-    size = 0
     try:
-        for chunk in response.iter_content(64 * 1024):
-            size += len(chunk)
-            if size > max_bytes:
-                raise ImageError(f"{_short(url)}: more than the {max_bytes:,}-byte limit")
-            if time.monotonic() > deadline:
-                raise ImageError(f"{_short(url)}: not downloaded within {timeout:g} s")
-            chunks.append(chunk)
+        data = read_capped(response, max_bytes=max_bytes, deadline=deadline)
+    except TooLarge as exc:
+        if exc.declared is not None:
+            raise ImageError(f"{_short(url)}: {exc.declared:,} bytes is over the "
+                             f"{max_bytes:,}-byte limit") from None
+        raise ImageError(f"{_short(url)}: more than the {max_bytes:,}-byte limit") from None
+    except TooSlow:
+        raise ImageError(f"{_short(url)}: not downloaded within {timeout:g} s") from None
     except requests.RequestException as exc:
         raise ImageError(f"{_short(url)}: download broke off: {type(exc).__name__}") from exc
-    return Download(data=b"".join(chunks), url=final, content_type=ctype)
+    return Download(data=data, url=final, content_type=ctype)
 
 
 def _short(url: str) -> str:
