@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TextIO
 
-from watcher import __version__, cases_cli, logs, models_cli, report_cli
+from watcher import __version__, cases_cli, logs, models_cli, report_cli, web_cli
 from watcher import config as config_mod
 from watcher.errors import ConfigError, CredentialError, WatcherError
 
@@ -66,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     models_cli.add_parser(sub, common)
     cases_cli.add_parser(sub, common)
     report_cli.add_parser(sub, common)
+    web_cli.add_parsers(sub, common)
     images = sub.add_parser("images", help="the council's register of known images")
     isub = images.add_subparsers(dest="images_command", required=True, metavar="SUBCOMMAND")
     iadd = isub.add_parser("add", parents=[common], help="register images (files or URLs)")
@@ -458,7 +459,7 @@ COMMANDS = {"run": cmd_run, "poll": cmd_poll, "check": cmd_check, "classify": cm
             "findings": cmd_findings, "status": cmd_status, "demo": cmd_demo,
             "models": models_cli.run, "images": cmd_images, "meetings": cmd_meetings,
             "sar": cmd_sar, "retention": cmd_retention, "cases": cases_cli.run, "senders": cmd_senders,
-            "report": report_cli.run}
+            "report": report_cli.run, "web": web_cli.run_web, "users": web_cli.run_users}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -470,7 +471,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Logs go to stdout for the daemon (journald); to stderr for commands that print results.
     to_stderr = args.command in ("classify", "findings", "status", "demo", "check", "poll", "db",
                                  "models", "images", "meetings", "sar", "retention", "cases", "senders",
-                                 "report")
+                                 "report", "users")
     logs.configure(level=level, stream=sys.stderr if to_stderr else sys.stdout)
     handler = cmd_db_upgrade if args.command == "db" else COMMANDS[args.command]
     try:

@@ -186,6 +186,28 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    """The dashboard (``watcher web``): loopback by default, for a reverse proxy with TLS."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Where members reach the dashboard (https://watcher.example.gov.uk); alerts link to the
+    # item's page there. Empty: alerts link to the platform only.
+    public_url: str = ""
+    # A sign-in lasts this long at most, and ends after idle_timeout without a request.
+    session_lifetime: float = 12 * 3600.0
+    idle_timeout: float = 2 * 3600.0
+    # Session cookies carry the Secure flag (HTTPS only). Turn off only to try the dashboard
+    # over plain HTTP on the server itself.
+    cookie_secure: bool = True
+
+    @property
+    def listen(self) -> str:
+        """The address as written in the config: ``host:port`` (``[v6]:port`` for IPv6)."""
+        return format_address(self.host, self.port)
+
+
+@dataclass(frozen=True)
 class GroupConfig:
     name: str
     leader_emails: tuple[str, ...] = ()
@@ -219,6 +241,7 @@ class Config:
     retention: RetentionConfig = RetentionConfig()
     reports: ReportsConfig = ReportsConfig()
     metrics: MetricsConfig = MetricsConfig()
+    web: WebConfig = WebConfig()
     groups: tuple[GroupConfig, ...] = ()
     members: tuple[MemberConfig, ...] = ()
     source: str = "<defaults>"
@@ -338,6 +361,11 @@ def _url(v: Any) -> str:
     if s and not re.match(r"^https?://[^\s/]+", s):
         raise ValueError(f"expected an http(s) URL, got {v!r}")
     return s.rstrip("/")
+
+
+def parse_listen(v: Any) -> tuple[str, int]:
+    """Given ``"host:port"``, return (host, port). Raises ValueError saying what was expected."""
+    return _listen(v)
 
 
 def _db_url(v: Any) -> str:
@@ -524,6 +552,9 @@ TABLES: dict[str, dict[str, tuple[Check, Any]]] = {
     "retention": {"unflagged": (_at_least(7 * 86400.0, "7d"), "90d"),
                   "closed_cases": (_positive_duration, "365d")},
     "reports": {"monthly": (_bool, True), "send_at": (_clock_time, "08:00")},
+    "web": {"listen": (_listen, "127.0.0.1:8080"), "public_url": (_url, ""),
+            "session_lifetime": (_positive_duration, "12h"),
+            "idle_timeout": (_positive_duration, "2h"), "cookie_secure": (_bool, True)},
 }
 PLATFORM_KEYS: dict[str, tuple[Check, Any]] = {"base_url": (_url, None), "api_version": (_str, None)}
 TEXT_KEYS: dict[str, tuple[Check, Any]] = {"engine": (_engine, "default"),
@@ -550,7 +581,7 @@ ACCOUNT_KEYS: dict[str, tuple[Check, Any]] = {
 }
 TOP_KEYS = {"timezone", "database", "polling", "smtp", "member_services", "platforms",
             "detectors", "meetings", "alerts", "cases", "retention", "reports", "metrics",
-            "groups", "members"}
+            "web", "groups", "members"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -835,6 +866,8 @@ def parse(text: str, source: str = "<string>", *, file_mode: int | None = None) 
     s, ms, mt, al = sections["smtp"], sections["member_services"], sections["meetings"], \
         sections["alerts"]
     host, port = sections["metrics"]["listen"]
+    web = dict(sections["web"])
+    web_host, web_port = web.pop("listen")
     return Config(
         timezone=timezone,
         database=DatabaseConfig(**sections["database"]),
@@ -859,6 +892,7 @@ def parse(text: str, source: str = "<string>", *, file_mode: int | None = None) 
         retention=RetentionConfig(**sections["retention"]),
         reports=ReportsConfig(**sections["reports"]),
         metrics=MetricsConfig(enabled=sections["metrics"]["enabled"], host=host, port=port),
+        web=WebConfig(host=web_host, port=web_port, **web),
         groups=tuple(groups),
         members=tuple(members),
         source=source,

@@ -105,3 +105,7 @@ class DeliveryError(WatcherError):
 
 class StoreError(WatcherError):
     """The database could not be reached, or its schema could not be brought up to date."""
+
+
+class UserError(WatcherError):
+    """A dashboard account could not be created or changed: bad name, role, member or group."""

@@ -578,13 +578,13 @@ def _open_pile_on(session: Session, account_id: int, since: datetime) -> OpenPil
             severity=Severity(finding.severity), reasons=tuple(json.loads(finding.reasons_json)),
             detector=finding.detector, detector_version=finding.detector_version))
     covered = tuple(
-        Flagged(item=_item_from_row(row), item_row_id=row.id, findings=tuple(findings[row.id]),
+        Flagged(item=item_from_row(row), item_row_id=row.id, findings=tuple(findings[row.id]),
                 hide_outcome=HIDDEN if row.id in hidden else None)
         for row in items.values())
     return OpenPileOn(dedupe_key=key, flagged=covered)
 
 
-def _item_from_row(row: ItemRow) -> Item:
+def item_from_row(row: ItemRow) -> Item:
     """The domain Item of a stored item (enough to word an alert about it)."""
     return Item(platform=row.platform, external_id=row.external_id, kind=ItemKind(row.kind),
                 text=row.text, created_at=row.created_at, author_id=row.author_id,

@@ -316,3 +316,58 @@ class ReportRunRow(Base):
     group_name: Mapped[str] = mapped_column(String(200))
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime())
     recipients_json: Mapped[str] = mapped_column(Text)
+
+
+class WebUserRow(Base):
+    """A dashboard account. ``role`` is member-services, member (with ``member_id``) or
+    group-leader (with ``group_name``)."""
+
+    __tablename__ = "web_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(32))
+    member_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    group_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class WebSessionRow(Base):
+    """A signed-in browser. The cookie holds a random token; only its SHA-256 is kept."""
+
+    __tablename__ = "web_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("web_users.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class WebLoginFailureRow(Base):
+    """A failed sign-in, counted to slow down password guessing."""
+
+    __tablename__ = "web_login_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    username: Mapped[str] = mapped_column(String(64))
+    ip: Mapped[str] = mapped_column(String(64))
+
+
+class ItemReviewRow(Base):
+    """What a person decided about a flagged item: hidden, removed or not_a_problem (kept as
+    feedback for tuning thresholds and allow-lists). The actions log keeps every change."""
+
+    __tablename__ = "item_reviews"
+
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), primary_key=True)
+    state: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    note: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,186 @@
+"""A dashboard over a real store: one real poll of the simulated platform (the real
+facebook-sdk and tweepy adapters over HTTP), real accounts with Argon2 hashes, and the app
+driven through Starlette's TestClient (httpx), on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from starlette.testclient import TestClient
+
+from platforms.simulated import SimComment, SimPost, SimulatedPlatform
+from tests.conftest import FB, X, config_text
+from watcher import config
+from watcher.credentials import Credentials
+from watcher.daemon import build, poll_once
+from watcher.store import Store
+from watcher.store.models import ItemRow
+from watcher.web import users
+from watcher.web.app import create_app
+
+FB2 = "113"
+TOKENS = {FB: "web-fb-token", X: "web-x-token", FB2: "web-fb2-token"}
+CREDS = Credentials({"WATCHER_CRED_FB_JSMITH": TOKENS[FB], "WATCHER_CRED_X_TOK": TOKENS[X],
+                     "WATCHER_CRED_FB_TOK": TOKENS[FB2]})
+PASSWORD = "correct horse battery staple"
+
+MEMBERS = """
+[[groups]]
+name = "Riverside Independents"
+leader_emails = ["leader@test-council.gov.uk"]
+
+[[groups]]
+name = "Hillside Alliance"
+leader_emails = ["hl@test-council.gov.uk"]
+
+[[members]]
+id = "jsmith"
+name = "Cllr Jane Smith"
+email = "jane@test-council.gov.uk"
+group = "Riverside Independents"
+
+[[members.accounts]]
+platform = "facebook"
+id = "111"
+credential = "fb-jsmith"
+
+[[members]]
+id = "tok"
+name = "Cllr Tom Okafor"
+email = "tom@test-council.gov.uk"
+group = "Hillside Alliance"
+
+[[members.accounts]]
+platform = "x"
+id = "222"
+handle = "CllrTom"
+credential = "x-tok"
+
+[[members.accounts]]
+platform = "facebook"
+id = "113"
+credential = "fb-tok"
+"""
+
+#: Jane's page: a post, a civil comment, an insult and a threat; Tom's X: a threat; Tom's
+#: Facebook page: a comment carrying HTML and script.
+TIMELINE = [
+    SimPost(0, "facebook", FB, "111_1", "Bin collections change next week."),
+    SimComment(0, "facebook", FB, "1_a", "111_1", "Thanks for letting us know.", "51", "Ann"),
+    SimComment(0, "facebook", FB, "1_b", "111_1", "You are a useless idiot.", "52", "Bob"),
+    SimComment(0, "facebook", FB, "1_c", "111_1", "I know where you live and I will burn "
+               "your house down.", "53", "Carl"),
+    SimPost(0, "x", X, "9001", "At Full Council tonight."),
+    SimComment(0, "x", X, "9002", "9001", "I know where you live.", "61", "anon"),
+    SimPost(0, "facebook", FB2, "113_1", "Surgery on Saturday."),
+    SimComment(0, "facebook", FB2, "3_a", "113_1",
+               "<script>document.title='pwned'</script><img src=x onerror=alert(1)> you "
+               "stupid idiot", "71", "<b>Mallory</b>"),
+]
+
+WEB = """
+[detectors.text]
+engine = "rules"
+
+[web]
+cookie_secure = false
+public_url = "https://watcher.test-council.gov.uk"
+"""
+
+
+class Clock:
+    """The store's clock, moved on by hand (session expiry, throttling windows)."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def tick(self, seconds: float = 60) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@dataclass
+class Site:
+    store: Store
+    cfg: config.Config
+    sim: SimulatedPlatform
+    clock: Clock
+    app: Any
+    clients: list[TestClient] = field(default_factory=list)
+
+    def client(self) -> TestClient:
+        """A new browser: no cookies. Redirects are not followed, so tests see them."""
+        c = TestClient(self.app, follow_redirects=False)
+        self.clients.append(c)
+        return c
+
+    def login(self, username: str, password: str = PASSWORD) -> TestClient:
+        """A browser signed in as ``username``; asserts the sign-in worked."""
+        c = self.client()
+        r = sign_in(c, username, password)
+        assert r.status_code == 303, r.text
+        return c
+
+    def item_id(self, platform: str, external_id: str) -> int:
+        with self.store.session() as s:
+            found = s.scalar(select(ItemRow.id).where(ItemRow.platform == platform,
+                                                      ItemRow.external_id == external_id))
+        assert found is not None, (platform, external_id)
+        return found
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token in a page's first form."""
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "no csrf_token in the page"
+    return found.group(1)
+
+
+def sign_in(c: TestClient, username: str, password: str, next_url: str = "/") -> Any:
+    page = c.get("/login", params={"next": next_url})
+    assert page.status_code == 200
+    return c.post(f"/login?next={next_url}", data={"csrf_token": csrf_of(page.text),
+                                                   "username": username,
+                                                   "password": password})
+
+
+def post_form(c: TestClient, page_url: str, action: str, data: dict[str, str]) -> Any:
+    """Load ``page_url``, take its CSRF token, and post ``data`` to ``action``."""
+    page = c.get(page_url)
+    assert page.status_code == 200, page.text
+    return c.post(action, data={"csrf_token": csrf_of(page.text), **data})
+
+
+@pytest.fixture
+def site(db_url: str) -> Iterator[Site]:
+    with SimulatedPlatform(TIMELINE, tokens=TOKENS, handles={X: "CllrTom"}) as sim:
+        cfg = config.parse(config_text(db_url, sim_url=sim.base_url, members=MEMBERS,
+                                       extra=WEB))
+        clock = Clock()
+        parts = build(cfg, credentials=CREDS, clock=clock)
+        try:
+            outcomes, _ = poll_once(parts)
+            assert all(o.status == "ok" for o in outcomes), outcomes
+            store = parts.store
+            for name, role, member, group in (
+                    ("ms", users.MEMBER_SERVICES, None, None),
+                    ("jane", users.MEMBER, "jsmith", None),
+                    ("tom", users.MEMBER, "tok", None),
+                    ("leader", users.GROUP_LEADER, None, "Riverside Independents")):
+                users.add_user(store, cfg, username=name, password=PASSWORD, role=role,
+                               member_id=member, group_name=group)
+            app = create_app(cfg, store, platforms=parts.poller.platforms)
+            site = Site(store, cfg, sim, clock, app)
+            yield site
+            for c in site.clients:
+                c.close()
+        finally:
+            parts.store.dispose()
