@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -27,6 +27,9 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from watcher.config import Config, MemberConfig
 from watcher.domain import Account, Finding, Item, Severity
 from watcher.senders import OWN_CONDUCT_LABELS, SenderHistory
+
+#: What the dashboard is called in alerts.
+DASHBOARD_NAME = "Councillor Watcher"
 
 PLATFORM_NAMES = {"facebook": "Facebook", "x": "X"}
 #: Characters of a comment quoted in an alert body; the store keeps all of it (a 1 MB comment
@@ -276,7 +279,11 @@ def render_item_alert(config: Config, member: MemberConfig, account: Account, it
     if (set(labels) & SUBJECT_QUOTE_LABELS and "personal_data" not in labels
             and not item.is_own and item.text.strip()):
         subject = _with_quote(subject, mask_slurs(" ".join(item.text.split())))
-    link = _safe_url(item.permalink)
+    on_platform = _safe_url(item.permalink)
+    dashboard = dashboard_link(config, item)
+    # With the dashboard set up, the one big link opens the item there (hide it, mark it,
+    # open a case, in one place); the platform's own link stays beside it.
+    link = dashboard or on_platform
     author = item.author_name or item.author_id or "unknown (the platform did not say)"
     author_id = f" ({platform} id {item.author_id})" if item.author_id else ""
     reasons = [_shorten(r, 200) for f in findings for r in f.reasons]
@@ -296,7 +303,9 @@ def render_item_alert(config: Config, member: MemberConfig, account: Account, it
     context = dict(
         subject=subject, urgent=urgent, colour="#b00020" if urgent else "#8a4b00",
         steps=steps, link=link or "(no link: the platform gave none)", href=link,
-        link_label=f"Open the {kind} on {platform}", kind=kind, platform=platform,
+        link_label=f"Open it in {DASHBOARD_NAME}: hide it, report it" if dashboard
+        else f"Open the {kind} on {platform}",
+        platform_link=on_platform if dashboard else "", kind=kind, platform=platform,
         quote=_quote(item.text), edited=bool(revision), labels=labels, label_names=names,
         reasons=reasons, author=author, author_id=author_id, own=own,
         history=[] if own else _history_lines(config, member, account, history),
@@ -383,10 +392,20 @@ def render_account_problem(config: Config, member: MemberConfig, account: Accoun
     return _rendered("account_problem", context, "")
 
 
-def render_sms(member: MemberConfig, account: Account, item: Item) -> str:
-    """Given a threat's item, return the SMS to the member: under :data:`SMS_LIMIT`
-    characters, the author's name shortened (or left out) to fit, never the link."""
-    link = _safe_url(item.permalink) or "see your email"
+def dashboard_link(config: Config, item: Item) -> str:
+    """Return the item's page on the dashboard (``[web] public_url``), or "" when no
+    dashboard address is configured. The link names the item by platform and id, which the
+    alert knows before the item's row exists; the dashboard resolves it."""
+    base = config.web.public_url
+    if not base:
+        return ""
+    return f"{base}/go/{item.platform}/{quote(item.external_id, safe='')}"
+
+
+def render_sms(member: MemberConfig, account: Account, item: Item, dashboard: str = "") -> str:
+    """Given a threat's item (and its dashboard link, if any), return the SMS to the member:
+    under :data:`SMS_LIMIT` characters, the author's name shortened (or left out) to fit."""
+    link = dashboard or _safe_url(item.permalink) or "see your email"
     author = mask_slurs(" ".join((item.author_name or item.author_id or "").split()))
     for limit in (40, 20, 0):
         shown = _snippet(author, limit) if limit else ""

@@ -33,6 +33,7 @@ from watcher.config import Config, MemberConfig
 from watcher.domain import Account, Finding, Item, Severity
 from watcher.messages import (
     Rendered,
+    dashboard_link,
     render_account_problem,
     render_item_alert,
     render_pile_on,
@@ -139,7 +140,7 @@ def channel_copies(config: Config, member: MemberConfig, account: Account,
     if (plan.kind == "item" and plan.severity is Severity.URGENT and plan.flagged
             and member.mobile and sms_configured(config)):
         item = plan.flagged[0].item
-        text = render_sms(member, account, item)
+        text = render_sms(member, account, item, dashboard_link(config, item))
         copies.append(replace(plan, dedupe_key=f"{plan.dedupe_key}:{SMS}", channel=SMS,
                               to=(member.mobile,), cc=(),
                               rendered=Rendered(subject=text, text=text, html="",

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import signal
 import sys
 
 from watcher import config as config_mod
@@ -114,9 +115,8 @@ def run_users(args: argparse.Namespace) -> int:
 
 
 def run_web(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from watcher.web.app import create_app
+    from watcher.web.serve import bind, server
 
     config = config_mod.load(config_mod.resolve_path(args.config))
     host, port = config.web.host, config.web.port
@@ -127,17 +127,19 @@ def run_web(args: argparse.Namespace) -> int:
             print(f"watcher: --listen: {exc}", file=sys.stderr)
             return 2
     store = _store(config)
-    app = create_app(config, store)
-    log.info("web.start", listen=config_mod.format_address(host, port),
-             public_url=config.web.public_url or None)
     try:
-        # The proxy in front sets X-Forwarded-For/-Proto; only a proxy on this host is
-        # believed. uvicorn's own access log is off: requests are logged by our events.
-        uvicorn.run(app, host=host, port=port, proxy_headers=True,
-                    forwarded_allow_ips="127.0.0.1,::1", access_log=False,
-                    log_level="warning", server_header=False)
+        sock = bind(host, port)
     except OSError as exc:
-        print(f"watcher: cannot listen on {config_mod.format_address(host, port)}: "
-              f"{exc.strerror or exc}", file=sys.stderr)
+        print(f"watcher: {exc.strerror}", file=sys.stderr)
         return 1
+    bound = sock.getsockname()
+    log.info("web.start", listen=config_mod.format_address(bound[0], bound[1]),
+             public_url=config.web.public_url or None)
+    # uvicorn handles SIGTERM and SIGINT itself (open requests finish, then it returns) and
+    # then re-raises the signal into the handler it found. Finding this no-op one, the
+    # command exits 0 after a clean stop rather than dying by the signal.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda _signum, _frame: None)
+    server(create_app(config, store)).run(sockets=[sock])
+    log.info("web.stopped")
     return 0

@@ -184,3 +184,50 @@ def test_example_config_passes_watcher_check(tmp_path: Path) -> None:
                              str(config)], capture_output=True, text=True, timeout=60, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "all well" in result.stdout
+
+
+WEB_UNIT = ROOT / "systemd" / "watcher-web.service"
+
+
+@pytest.fixture
+def verifiable_web_unit(tmp_path: Path) -> Path:
+    """The dashboard's unit with its ExecStart's program replaced by this machine's
+    ``watcher``, as :func:`verifiable_unit` does for the daemon's."""
+    text, count = re.subn(r"(?m)^(ExecStart=[-@:+!]*)/usr/local/bin/watcher(?= )",
+                          lambda m: m.group(1) + real_watcher_command(),
+                          WEB_UNIT.read_text(encoding="utf-8"))
+    assert count == 1
+    path = tmp_path / "watcher-web.service"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@needs_analyze
+def test_web_unit_verifies_clean(verifiable_web_unit: Path) -> None:
+    result = subprocess.run([ANALYZE, "verify", str(verifiable_web_unit)], capture_output=True,
+                            text=True, timeout=60, env=ANALYZE_ENV)
+    output = (result.stdout + result.stderr).strip()
+    assert result.returncode == 0 and output == "", output
+
+
+@needs_analyze
+def test_web_unit_exposure_is_at_most_two() -> None:
+    result = subprocess.run([ANALYZE, "security", "--offline=true", "--no-pager",
+                             str(WEB_UNIT)], capture_output=True, text=True, timeout=60,
+                            env=ANALYZE_ENV)
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = re.search(r"Overall exposure level for watcher-web\.service: (\d+\.\d+)",
+                      result.stdout)
+    assert found, result.stdout[-2000:] + result.stderr
+    assert float(found.group(1)) <= MAX_EXPOSURE, result.stdout
+
+
+def test_web_unit_shares_the_daemons_user_database_and_config(
+        unit: dict[str, dict[str, list[str]]]) -> None:
+    web = parse_unit(WEB_UNIT.read_text(encoding="utf-8"))
+    for key in ("DynamicUser", "User", "StateDirectory", "ConfigurationDirectory"):
+        assert web["Service"][key] == unit["Service"][key], key
+    assert web["Service"]["User"] == ["watcher"]
+    assert web["Service"]["ExecStart"] == [
+        "/usr/local/bin/watcher web --config /etc/watcher/watcher.toml"]
+    assert web["Service"]["RestartPreventExitStatus"] == ["2"]

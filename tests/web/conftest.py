@@ -26,7 +26,10 @@ from watcher.web.app import create_app
 
 FB2 = "113"
 TOKENS = {FB: "web-fb-token", X: "web-x-token", FB2: "web-fb2-token"}
+#: Tom's X user-context token, which hiding a reply needs (the bearer token cannot).
+X_USER_TOKEN = "web-x-user-token"
 CREDS = Credentials({"WATCHER_CRED_FB_JSMITH": TOKENS[FB], "WATCHER_CRED_X_TOK": TOKENS[X],
+                     "WATCHER_CRED_X_TOK_USER": X_USER_TOKEN,
                      "WATCHER_CRED_FB_TOK": TOKENS[FB2]})
 PASSWORD = "correct horse battery staple"
 
@@ -61,6 +64,7 @@ platform = "x"
 id = "222"
 handle = "CllrTom"
 credential = "x-tok"
+credential_user = "x-tok-user"
 
 [[members.accounts]]
 platform = "facebook"
@@ -161,7 +165,8 @@ def post_form(c: TestClient, page_url: str, action: str, data: dict[str, str]) -
 
 @pytest.fixture
 def site(db_url: str) -> Iterator[Site]:
-    with SimulatedPlatform(TIMELINE, tokens=TOKENS, handles={X: "CllrTom"}) as sim:
+    with SimulatedPlatform(TIMELINE, tokens=TOKENS, handles={X: "CllrTom"},
+                           user_tokens={X: X_USER_TOKEN}) as sim:
         cfg = config.parse(config_text(db_url, sim_url=sim.base_url, members=MEMBERS,
                                        extra=WEB))
         clock = Clock()

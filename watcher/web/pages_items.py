@@ -158,8 +158,25 @@ async def item_case(request: Request, ctx: Ctx) -> Response:
     return back_to(f"/items/{item_id}", ok="case_added")
 
 
+@page(MEMBER_SERVICES, MEMBER)
+async def go(request: Request, ctx: Ctx) -> Response:
+    """Where an alert's link lands: the item named by platform and platform id, opened as
+    the item page (the alert is written before the item's own id is known)."""
+    platform = request.path_params["platform"]
+    external_id = request.path_params["external_id"]
+    with ctx.app.store.session() as s:
+        found = queries.items_by_external_id(s, platform, external_id)
+    visible = [v for v in found if ctx.viewer.may_see_member(v.member_id)]
+    if visible:
+        return back_to(f"/items/{visible[0].id}")
+    if found:
+        return forbidden(request, ctx, f"item {platform}:{external_id}")
+    return not_found(request, ctx, "such comment")
+
+
 ROUTES = [
     Route("/inbox", inbox),
+    Route("/go/{platform}/{external_id:path}", go),
     Route("/items/{item_id}", item_page),
     Route("/items/{item_id}/hide", item_hide, methods=["POST"]),
     Route("/items/{item_id}/review", item_review, methods=["POST"]),

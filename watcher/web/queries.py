@@ -191,6 +191,15 @@ def item(session: Session, item_id: int) -> ItemView | None:
     return found[0] if found else None
 
 
+def items_by_external_id(session: Session, platform: str, external_id: str) -> list[ItemView]:
+    """Return the stored items with this platform id (one per member account it was read
+    from: a post mentioning two members is stored twice), oldest first."""
+    ids = list(session.scalars(select(ItemRow.id).where(
+        ItemRow.platform == platform, ItemRow.external_id == external_id[:200])
+        .order_by(ItemRow.id)))
+    return sorted(load_items(session, ids), key=lambda v: v.id)
+
+
 def thread(session: Session, view: ItemView) -> tuple[ItemView | None, list[ItemView]]:
     """Return the item's thread on its account: the post it answers (None if not stored) and
     the comments on that post, oldest first (the item among them)."""
