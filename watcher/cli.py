@@ -60,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     findings.add_argument("--since", default="7d", help="how far back (default 7d)")
     findings.add_argument("--member", help="only this member id")
     findings.add_argument("--format", choices=["table", "jsonl", "csv"], default="table")
+    findings.add_argument("--review", choices=["open", "hidden", "removed", "not_a_problem"],
+                          help="only items with this decision from the dashboard "
+                          "(not_a_problem: the feedback for tuning thresholds and allow-lists)")
     db = sub.add_parser("db", help="database administration")
     dbsub = db.add_subparsers(dest="db_command", required=True, metavar="SUBCOMMAND")
     dbsub.add_parser("upgrade", parents=[common], help="create or migrate the schema")
@@ -270,7 +273,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
 def cmd_findings(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from watcher.store.models import AccountRow, FindingRow, ItemRow
+    from watcher.store.models import AccountRow, FindingRow, ItemReviewRow, ItemRow
 
     config = _load(args)
     try:
@@ -280,22 +283,29 @@ def cmd_findings(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     store = _store(config)
     cutoff = store.clock() - timedelta(seconds=since)
-    query = (select(FindingRow, ItemRow, AccountRow)
+    query = (select(FindingRow, ItemRow, AccountRow, ItemReviewRow)
              .join(AccountRow, FindingRow.account_id == AccountRow.id)
              .outerjoin(ItemRow, FindingRow.item_id == ItemRow.id)
+             .outerjoin(ItemReviewRow, ItemReviewRow.item_id == FindingRow.item_id)
              .where(FindingRow.created_at >= cutoff).order_by(FindingRow.created_at))
     if args.member:
         query = query.where(FindingRow.member_id == args.member)
+    if args.review == "open":
+        query = query.where(ItemReviewRow.item_id.is_(None))
+    elif args.review:
+        query = query.where(ItemReviewRow.state == args.review)
     rows = []
     with store.session() as s:
-        for f, item, acct in s.execute(query):
+        for f, item, acct, review in s.execute(query):
             rows.append({
                 "id": f.id, "created_at": f.created_at.isoformat(), "member": f.member_id,
                 "platform": acct.platform, "account": acct.external_id, "label": f.label,
                 "score": round(f.score, 3), "severity": f.severity,
                 "reasons": json.loads(f.reasons_json),
                 "link": item.permalink if item else None,
-                "text": item.text[:500] if item else None})
+                "text": item.text[:500] if item else None,
+                "review": review.state if review else None,
+                "review_note": review.note if review else None})
     if args.format == "jsonl":
         for r in rows:
             print(json.dumps(r, ensure_ascii=False))

@@ -55,7 +55,7 @@ def test_item_page_shows_thread_reasons_and_sender(site: Site) -> None:
     assert "I will burn your house down" in html
     assert "999" in html and "Operation Ford" in html  # a threat says what to do
     assert "/senders/facebook/53" in html and "has not commented" in html
-    assert f"/cases/" in html  # the poll opened a case for the threat
+    assert "/cases/" in html  # the poll opened a case for the threat
 
 
 def test_hide_goes_through_the_adapter_and_is_recorded(site: Site) -> None:
@@ -177,3 +177,29 @@ def test_alert_links_open_the_item_page_after_sign_in(site: Site) -> None:
     tom = site.login("tom")
     assert tom.get("/go/facebook/1_b").status_code == 403
     assert tom.get("/go/facebook/nope").status_code == 404
+
+
+def test_not_a_problem_is_kept_as_feedback_for_tuning(site: Site, db_url: str, tmp_path,
+                                                      capsys) -> None:
+    from tests.conftest import config_text
+    from tests.web.conftest import MEMBERS, WEB
+    from watcher.cli import main
+
+    c = site.login("ms")
+    item = site.item_id("facebook", "1_b")
+    post_form(c, f"/items/{item}", f"/items/{item}/review",
+              {"state": "not_a_problem", "note": "Friendly banter"})
+    path = tmp_path / "w.toml"
+    path.write_text(config_text(db_url, sim_url=site.sim.base_url, members=MEMBERS, extra=WEB))
+    path.chmod(0o600)
+    capsys.readouterr()
+    assert main(["findings", "--review", "not_a_problem", "--format", "jsonl",
+                 "--config", str(path)]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["label"], r["text"], r["review"], r["review_note"]) for r in rows] == [
+        ("offensive", "You are a useless idiot.", "not_a_problem", "Friendly banter")]
+    assert main(["findings", "--review", "open", "--format", "jsonl",
+                 "--config", str(path)]) == 0
+    still_open = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    texts = {r["text"] for r in still_open}
+    assert "You are a useless idiot." not in texts and "I know where you live." in texts

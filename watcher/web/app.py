@@ -150,7 +150,7 @@ def create_app(config: Config, store: Store, *,
     else:
         fixed = platforms
         platform_source = lambda: fixed  # noqa: E731
-    web = WebApp(config=config, store=store, platforms=platform_source, env=make_env(config))
+    web = WebApp(config=config, store=store, platforms=platform_source, env=make_env(config, store.clock))
     routes = [
         Route("/", home),
         Route("/login", login, methods=["GET", "POST"]),

@@ -72,17 +72,30 @@ class FormError(ValueError):
     """A form field is missing, too long or not what was expected; the message names it."""
 
 
-def make_env(config: Config) -> jinja2.Environment:
+def make_env(config: Config, clock: Callable[[], datetime] | None = None
+             ) -> jinja2.Environment:
     """Return the templates' environment: autoescaped HTML, strict undefined names, and the
-    filters the pages use (times in the council's time zone, labels in words)."""
+    filters the pages use (times in the council's time zone, "today" and "yesterday" by
+    ``clock``; labels in words)."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
                              autoescape=jinja2.select_autoescape(default=True),
                              undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True)
     zone = ZoneInfo(config.timezone)
 
-    def when(at: datetime | None, fmt: str = "%a %d %b %Y, %H:%M") -> str:
-        return at.astimezone(zone).strftime(fmt) if at else "never"
+    def when(at: datetime | None, fmt: str = "") -> str:
+        if at is None:
+            return "never"
+        local = at.astimezone(zone)
+        if fmt:
+            return local.strftime(fmt)
+        if clock is not None:
+            days = (clock().astimezone(zone).date() - local.date()).days
+            if days == 0:
+                return f"today {local:%H:%M}"
+            if days == 1:
+                return f"yesterday {local:%H:%M}"
+        return local.strftime("%a %d %b %Y, %H:%M")
 
     env.filters.update(
         when=when,
