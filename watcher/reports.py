@@ -885,7 +885,7 @@ flagged comment and case.</li>
 </html>
 """
 
-_CAPTIONS = {
+CHART_CAPTIONS = {
     "members": "Each bar is one member's flagged comments this month. A comment with more "
                "than one label is coloured by the most serious: threat, then personal data, "
                "then possibly defamatory, then offensive.",
@@ -927,7 +927,7 @@ def render_html(report: MonthlyReport, group: GroupSummary, chart_list: Sequence
         previous_title=month_title(report.previous_month),
         members_text=_members_text(group), empty_text=no_data_text(report.month),
         glance=glance_rows(group.current, group.previous),
-        timing=timing_lines(group.current), charts=chart_list, captions=_CAPTIONS, src=src,
+        timing=timing_lines(group.current), charts=chart_list, captions=CHART_CAPTIONS, src=src,
         change=change_text, timing_of=timing_lines, sender_name=_sender_name,
         platform=platform_title, timezone=report.timezone,
         member_rows=lambda m: glance_rows(m.current, m.previous, keep_zero=False),
@@ -1069,10 +1069,15 @@ class RenderedGroup:
         return f"{self.stem}.csv"
 
 
+def file_stem(month: str, slug: str) -> str:
+    """The name (without extension) of a group's summary files for a month."""
+    return f"safety-summary-{month}-{slug}"
+
+
 def render_group(report: MonthlyReport, group: GroupSummary, slug: str) -> RenderedGroup:
     """Given a report, one of its groups and its file-name part, return everything the group's
     summary consists of."""
-    stem = f"safety-summary-{report.month}-{slug}"
+    stem = file_stem(report.month, slug)
     chart_list = charts(report, group)
     base = RenderedGroup(group.name, stem, "", "", "", b"", chart_list)
     return RenderedGroup(
