@@ -165,6 +165,9 @@ def _summary_values(report: MonthlyReport, group: GroupSummary | None,
         "month_title": report.title,
         "previous_month": report.previous_month,
         "previous_title": reports.month_title(report.previous_month),
+        # Column headings: short, so the tables fit a phone's width without scrolling.
+        "month_short": reports.month_title(month)[:3],
+        "previous_short": reports.month_title(report.previous_month)[:3],
         "is_current": month == current, "now": now,
         "months": _months_offered(current, month),
         "groups": [(g.name, reports.heading(g)) for g in report.groups]
