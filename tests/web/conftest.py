@@ -8,9 +8,11 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
@@ -20,7 +22,7 @@ from watcher import config
 from watcher.credentials import Credentials
 from watcher.daemon import build, poll_once
 from watcher.store import Store
-from watcher.store.models import ItemRow
+from watcher.store.models import ItemRow, WebUserRow
 from watcher.web import users
 from watcher.web.app import create_app
 
@@ -163,6 +165,30 @@ def post_form(c: TestClient, page_url: str, action: str, data: dict[str, str]) -
     return c.post(action, data={"csrf_token": csrf_of(page.text), **data})
 
 
+#: The accounts every site has: (user name, role, member, group).
+USERS = (("ms", users.MEMBER_SERVICES, None, None), ("jane", users.MEMBER, "jsmith", None),
+         ("tom", users.MEMBER, "tok", None),
+         ("leader", users.GROUP_LEADER, None, "Riverside Independents"))
+
+
+@cache
+def password_hash() -> str:
+    """A real Argon2id hash of PASSWORD, made once per test run: hashing costs about 0.1 s
+    by design, and every site has four accounts. ``users.add_user`` itself is tested in
+    test_auth and test_web_cli."""
+    return PasswordHasher().hash(PASSWORD)
+
+
+def seed_users(store: Store) -> None:
+    """Add USERS to the store, each with PASSWORD."""
+    now = store.clock()
+    with store.session() as s:
+        for name, role, member, group in USERS:
+            s.add(WebUserRow(username=name, display_name=name, password_hash=password_hash(),
+                             role=role, member_id=member, group_name=group, disabled=False,
+                             created_at=now, password_changed_at=now))
+
+
 @pytest.fixture
 def site(db_url: str) -> Iterator[Site]:
     with SimulatedPlatform(TIMELINE, tokens=TOKENS, handles={X: "CllrTom"},
@@ -175,13 +201,7 @@ def site(db_url: str) -> Iterator[Site]:
             outcomes, _ = poll_once(parts)
             assert all(o.status == "ok" for o in outcomes), outcomes
             store = parts.store
-            for name, role, member, group in (
-                    ("ms", users.MEMBER_SERVICES, None, None),
-                    ("jane", users.MEMBER, "jsmith", None),
-                    ("tom", users.MEMBER, "tok", None),
-                    ("leader", users.GROUP_LEADER, None, "Riverside Independents")):
-                users.add_user(store, cfg, username=name, password=PASSWORD, role=role,
-                               member_id=member, group_name=group)
+            seed_users(store)
             app = create_app(cfg, store, platforms=parts.poller.platforms)
             site = Site(store, cfg, sim, clock, app)
             yield site
