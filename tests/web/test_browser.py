@@ -253,6 +253,30 @@ def test_member_services_status_page(site: Site, walk: Any) -> None:
     w.shot("status")
 
 
+UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea')]
+    .filter(el => el.type !== 'hidden' && !(el.labels && el.labels.length)
+                  && !el.getAttribute('aria-label'))
+    .map(el => el.outerHTML)"""
+
+
+def test_every_page_has_labels_alt_text_and_one_heading(site: Site, walk: Any) -> None:
+    w = walk()
+    w.sign_in("ms")
+    item = site.item_id("facebook", "1_b")
+    pages = ["/inbox", f"/items/{item}", "/cases", "/cases/1", "/senders/facebook/52",
+             "/summary", "/status", "/inbox?label=nothing&state=done"]
+    for url in pages:
+        response = w.page.goto(w.base + url)
+        assert response is not None and response.status == 200, url
+        assert w.page.evaluate(UNLABELLED) == [], url
+        assert w.page.evaluate("() => [...document.images].filter(i => !i.alt).length") == 0
+        assert w.page.locator("h1").count() == 1, url
+        assert w.page.evaluate("() => document.documentElement.lang") == "en-GB"
+        # Nothing is wider than a phone's screen but a table's own scrolling box.
+        wide = w.page.evaluate("() => document.documentElement.scrollWidth")
+        assert wide <= PHONE["width"], (url, wide)
+
+
 @pytest.fixture
 def db_url(tmp_path: Path) -> Iterator[str]:
     """SQLite only: these tests are about pages in a browser; every query they make is also
