@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seconds", type=float, default=30.0, help="how long (default 30)")
     demo.add_argument("--dir", help="where to keep the demo database (default: a new "
                       "temporary directory)")
+    demo.add_argument("--web", nargs="?", const="127.0.0.1:8080", metavar="HOST:PORT",
+                      help="afterwards, serve the dashboard on the demo's data (default "
+                      "127.0.0.1:8080) until Ctrl-C")
     sub.add_parser("check", parents=[common], help="validate config, database, credentials")
     sub.add_parser(
         "status", parents=[common], help="how every account and the outbox stand",
@@ -462,7 +465,13 @@ def cmd_retention(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from watcher.demo import run_demo
 
-    return run_demo(seconds=args.seconds, directory=args.dir)
+    if args.web:
+        try:
+            config_mod.parse_listen(args.web)
+        except ValueError as exc:
+            print(f"watcher demo: --web: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    return run_demo(seconds=args.seconds, directory=args.dir, web=args.web)
 
 
 COMMANDS = {"run": cmd_run, "poll": cmd_poll, "check": cmd_check, "classify": cmd_classify,

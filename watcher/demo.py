@@ -12,11 +12,13 @@ from __future__ import annotations
 import io
 import json
 import random
+import secrets
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -26,12 +28,14 @@ from PIL import Image, ImageDraw
 from sqlalchemy import func, select
 
 from calendars.simulated import SimAttendee, SimCommittee, SimMeeting, SimulatedModernGov
+from platforms.base import Platform
 from platforms.simulated import MEDIA_PREFIX, SimComment, SimMention, SimPost, SimulatedPlatform
 from watcher import config as config_mod
 from watcher import imageregister
 from watcher.credentials import Credentials
 from watcher.daemon import Daemon, build
 from watcher.mailsink import MailSink
+from watcher.store import Store
 from watcher.store.models import AlertRow, FindingRow, ItemRow
 
 JANE_FB = "104612345678901"
@@ -139,7 +143,7 @@ def demo_meeting(now: datetime, timezone: str = "Europe/London") -> SimMeeting:
 
 
 def demo_config(directory: Path, sim_url: str, smtp_port: int, seconds: float,
-                moderngov_url: str = "") -> str:
+                moderngov_url: str = "", web_listen: str = "127.0.0.1:8080") -> str:
     """Return the demo council's config (TOML) pointing at the simulators."""
     interval = "2s" if seconds <= 120 else "10s"
     return f"""\
@@ -181,6 +185,12 @@ council_names = ["Demo Borough Council"]
 moderngov_url = "{moderngov_url}"
 burst_posts = 3
 
+# `watcher demo --web` serves the dashboard here, over plain HTTP on this machine only.
+[web]
+listen = "{web_listen}"
+public_url = "http://{web_listen}"
+cookie_secure = false
+
 [[groups]]
 name = "Residents Association"
 leader_emails = ["ra.leader@demo-council.gov.uk"]
@@ -213,6 +223,7 @@ platform = "x"
 id = "{TOM_X}"
 handle = "CllrTomOkafor"
 credential = "x-tokafor"
+credential_user = "x-tokafor-user"
 
 [[members]]
 id = "pshah"
@@ -238,7 +249,13 @@ TOKENS = {JANE_FB: "demo-token-fb-jsmith", TOM_X: "demo-token-x-tokafor",
           PRIYA_FB: "demo-token-fb-pshah", PRIYA_X: "demo-token-x-pshah"}
 HANDLES = {TOM_X: "CllrTomOkafor", PRIYA_X: "CllrPriyaShah"}
 CREDENTIALS = {"WATCHER_CRED_FB_JSMITH": TOKENS[JANE_FB], "WATCHER_CRED_X_TOKAFOR": TOKENS[TOM_X],
+               # Hiding a reply on X needs a user-context token; the simulator takes the same.
+               "WATCHER_CRED_X_TOKAFOR_USER": TOKENS[TOM_X],
                "WATCHER_CRED_FB_PSHAH": TOKENS[PRIYA_FB], "WATCHER_CRED_X_PSHAH": TOKENS[PRIYA_X]}
+#: The dashboard's demo accounts: (user name, role, member, group).
+DEMO_USERS = (("ms", "member-services", None, None), ("jsmith", "member", "jsmith", None),
+              ("tokafor", "member", "tokafor", None),
+              ("ra-leader", "group-leader", None, "Residents Association"))
 
 
 class _Printer:
@@ -260,8 +277,11 @@ class _Printer:
             sys.stdout.flush()
 
 
-def run_demo(seconds: float = 30.0, directory: str | None = None) -> int:
-    """Run the demo for ``seconds``; print alerts and a summary. Returns the exit code."""
+def run_demo(seconds: float = 30.0, directory: str | None = None, web: str | None = None
+             ) -> int:
+    """Run the demo for ``seconds``; print alerts and a summary. With ``web`` (host:port),
+    then serve the dashboard on the demo's data until interrupted, with demo accounts whose
+    password is printed. Returns the exit code."""
     folder = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="watcher-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -277,7 +297,8 @@ def run_demo(seconds: float = 30.0, directory: str | None = None) -> int:
     moderngov = SimulatedModernGov([SimCommittee(DEMO_COMMITTEE_ID, "Planning Committee")],
                                    [demo_meeting(datetime.now(UTC))])
     with sim, moderngov, MailSink(on_message=printer.alert, folder=folder / "mail") as sink:
-        text = demo_config(folder, sim.base_url, sink.port, seconds, moderngov.base_url)
+        text = demo_config(folder, sim.base_url, sink.port, seconds, moderngov.base_url,
+                           **({"web_listen": web} if web else {}))
         (folder / "watcher.toml").write_text(text, encoding="utf-8")
         config = config_mod.parse(text, str(folder / "watcher.toml"))
         parts = build(config, credentials=Credentials(environ=CREDENTIALS))
@@ -301,7 +322,16 @@ def run_demo(seconds: float = 30.0, directory: str | None = None) -> int:
             labels = Counter(s.scalars(select(FindingRow.label)))
             pending = s.scalar(select(func.count(AlertRow.id))
                                .where(AlertRow.status == "pending")) or 0
+        if web:
+            _print_summary(folder, items, labels, received, pending)
+            return _serve_dashboard(config, store, daemon.parts.poller.platforms)
         store.dispose()
+    _print_summary(folder, items, labels, received, pending)
+    return 0
+
+
+def _print_summary(folder: Path, items: int, labels: Counter[str], received: int,
+                   pending: int) -> None:
     print("\nSummary")
     print(f"  items fetched and stored: {items}")
     print(f"  findings: {json.dumps(dict(sorted(labels.items())))}")
@@ -315,4 +345,30 @@ def run_demo(seconds: float = 30.0, directory: str | None = None) -> int:
     print(f"  watcher report monthly --month {datetime.now(UTC):%Y-%m} --out {folder / 'report'} "
           f"--config {folder / 'watcher.toml'}")
     print(f"  sqlite3 {folder / 'watcher.db'} 'select at, action, detail_json from actions'")
+    print("  watcher demo --web   (then the dashboard, in a browser, on the demo's data)")
+
+
+def _serve_dashboard(config: config_mod.Config, store: Store,
+                     platforms: Mapping[str, Platform]) -> int:
+    """Serve the dashboard on the demo's store (hiding goes to the still-running simulated
+    platform) until Ctrl-C, with demo accounts that share one random password."""
+    from watcher.web import users
+    from watcher.web.app import create_app
+    from watcher.web.serve import bind, run
+
+    password = "-".join(secrets.token_hex(3) for _ in range(3))
+    for name, role, member, group in DEMO_USERS:
+        users.add_user(store, config, username=name, password=password, role=role,
+                       member_id=member, group_name=group, actor="demo")
+    try:
+        sock = bind(config.web.host, config.web.port)
+    except OSError as exc:
+        print(f"watcher demo: {exc.strerror} (choose another with --web HOST:PORT)",
+              file=sys.stderr)
+        return 1
+    print(f"\nDashboard: {config.web.public_url}/  (Ctrl-C to stop)")
+    print(f"  sign in as ms (member services), jsmith or tokafor (members) or ra-leader "
+          f"(group leader), password {password}")
+    run(create_app(config, store, platforms=platforms), sock)
+    store.dispose()
     return 0

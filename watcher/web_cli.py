@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
-import signal
 import sys
 
 from watcher import config as config_mod
@@ -116,7 +115,7 @@ def run_users(args: argparse.Namespace) -> int:
 
 def run_web(args: argparse.Namespace) -> int:
     from watcher.web.app import create_app
-    from watcher.web.serve import bind, server
+    from watcher.web.serve import bind, run
 
     config = config_mod.load(config_mod.resolve_path(args.config))
     host, port = config.web.host, config.web.port
@@ -135,11 +134,6 @@ def run_web(args: argparse.Namespace) -> int:
     bound = sock.getsockname()
     log.info("web.start", listen=config_mod.format_address(bound[0], bound[1]),
              public_url=config.web.public_url or None)
-    # uvicorn handles SIGTERM and SIGINT itself (open requests finish, then it returns) and
-    # then re-raises the signal into the handler it found. Finding this no-op one, the
-    # command exits 0 after a clean stop rather than dying by the signal.
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda _signum, _frame: None)
-    server(create_app(config, store)).run(sockets=[sock])
+    run(create_app(config, store), sock)
     log.info("web.stopped")
     return 0

@@ -127,3 +127,53 @@ def test_web_refuses_a_bad_web_section(db_url: str, tmp_path: Path) -> None:
     r = watcher("web", config=cfg)
     assert r.returncode == 2
     assert "web.listen" in r.stderr and "unknown key 'cookie_secur'" in r.stderr
+
+
+def test_demo_web_serves_the_dashboard_on_the_demos_data(tmp_path: Path) -> None:
+    import http.cookiejar
+    import os
+    import re
+    import urllib.parse
+
+    port = free_port()
+    proc = subprocess.Popen([*WATCHER, "demo", "--seconds", "12", "--dir", str(tmp_path),
+                             "--web", f"127.0.0.1:{port}"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        lines: list[str] = []
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if "password" in line and "sign in as" in line:
+                break
+        text = "".join(lines)
+        assert f"Dashboard: http://127.0.0.1:{port}/" in text, text + proc.stderr.read()
+        password = line.split("password ")[1].strip()
+        jar = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                login = opener.open(base + "/login", timeout=5).read().decode()
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', login).group(1)
+        form = urllib.parse.urlencode({"csrf_token": token, "username": "ms",
+                                       "password": password}).encode()
+        inbox = opener.open(base + "/login?next=/inbox", data=form, timeout=10)
+        page = inbox.read().decode()
+        assert inbox.url.endswith("/inbox") and "Urgent" in page and "Threat" in page
+        # The alerts the demo mailed link to the dashboard.
+        mails = "".join(p.read_text(errors="replace") for p in (tmp_path / "mail").glob("*"))
+        assert f"{base}/go/" in mails
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=20)
+        assert proc.returncode == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()

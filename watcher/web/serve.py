@@ -3,6 +3,7 @@ error at start) and a uvicorn server for it."""
 
 from __future__ import annotations
 
+import signal
 import socket
 
 import uvicorn
@@ -41,3 +42,15 @@ def server(app: Starlette) -> uvicorn.Server:
     return uvicorn.Server(uvicorn.Config(
         app, proxy_headers=True, forwarded_allow_ips="127.0.0.1,::1", access_log=False,
         log_level="warning", server_header=False, lifespan="off"))
+
+
+def run(app: Starlette, sock: socket.socket) -> None:
+    """Serve ``app`` on ``sock`` until SIGTERM or SIGINT, then return.
+
+    uvicorn handles both signals itself (open requests finish) and afterwards re-raises the
+    signal into the handler it found; finding this no-op one, the process carries on and
+    exits 0 after a clean stop instead of dying by the signal or a KeyboardInterrupt.
+    """
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda _signum, _frame: None)
+    server(app).run(sockets=[sock])
