@@ -412,8 +412,11 @@ def _listen(v: Any) -> tuple[str, int]:
 def _timezone(v: Any) -> str:
     try:
         ZoneInfo(_nonempty(v))
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {v!r} (expected e.g. \"Europe/London\")") from None
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        # OSError: a name too long to be a file name in the zone database.
+        shown = v if not isinstance(v, str) or len(v) <= 60 else v[:60] + "..."
+        raise ValueError(f"unknown time zone {shown!r} (expected e.g. \"Europe/London\")") \
+            from None
     return v
 
 

@@ -249,3 +249,8 @@ def test_meeting_durations_and_quiet_windows() -> None:
 def test_bad_meeting_settings(text: str, words: str) -> None:
     found = problems(f"[meetings]\n{text}\n")
     assert len(found) == 1 and words in found[0][2] and found[0][1] == 2, found
+
+
+def test_an_absurdly_long_time_zone_is_a_config_error_not_a_crash() -> None:
+    with pytest.raises(ConfigError, match="unknown time zone"):
+        config.parse(f'timezone = "{"9" * 1000}"\n')
