@@ -37,7 +37,8 @@ from watcher.config import TextDetectorConfig  # noqa: E402
 from watcher.domain import TEXT_LABELS  # noqa: E402
 
 SETS = {"eval": ROOT / "tests/data/council_eval.jsonl", "dev": ROOT / "tests/data/council_dev.jsonl",
-        "fresh": ROOT / "tests/data/council_fresh.jsonl"}
+        "fresh": ROOT / "tests/data/council_fresh.jsonl",
+        "fresh2": ROOT / "tests/data/council_fresh2.jsonl"}
 CIVIL = {"civil_support", "civil_question", "political_disagreement"}
 
 FUNCTIONALITIES = {
@@ -117,7 +118,7 @@ def main() -> None:
               f"{m['support']} |")
     # In the fresh set every comment without a label is civil (hard negatives included).
     civil = [(r, p) for r, p in zip(rows, predicted, strict=True)
-             if r.get("category") in CIVIL or (args.set == "fresh" and not r["labels"])]
+             if r.get("category") in CIVIL or (args.set.startswith("fresh") and not r["labels"])]
     if civil:
         flagged = [r for r, p in civil if p]
         by_cat = defaultdict(lambda: [0, 0])

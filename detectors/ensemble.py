@@ -25,6 +25,7 @@ import re
 from collections.abc import Sequence
 
 from detectors.council import CouncilModel, to_score
+from detectors.menace import COUNCIL_THREAT_WITH_CUE, CUE_SCORE, menace_cue
 from detectors.rules import RulesClassifier
 from detectors.semantic import WINDOW_WORDS, has_words, split_windows
 from detectors.text import DEFAULT_THRESHOLDS, normalise
@@ -69,7 +70,8 @@ class EnsembleClassifier:
             return []
         ruled = self.rules.classify(texts, members)
         jigsaw = self.toxblock.predict(texts)
-        learned = self._read(texts)
+        normalised = [normalise(t) for t in texts]
+        learned = self._read(normalised)
         out = []
         for i, r in enumerate(ruled):
             heads = dict(zip(JIGSAW_LABELS, (float(x) for x in jigsaw[i]), strict=True))
@@ -99,6 +101,14 @@ class EnsembleClassifier:
                         reasons[label].append(f"council model: {label.replace('_', ' ')} "
                                               f"{probability:.2f}")
                 scores[f"council.{label}"] = round(probability, 4)
+            # The second look: threat-like to the model, and naming something a threat has.
+            council_threat = learned[i].get("threat", 0.0)
+            if scores["threat"] < CUE_SCORE and council_threat >= COUNCIL_THREAT_WITH_CUE:
+                cue = menace_cue(normalised[i], council_threat)
+                if cue:
+                    scores["threat"] = CUE_SCORE
+                    reasons["threat"].append(f"council model: threat {council_threat:.2f}, "
+                                             f"with a menace cue ('{cue}')")
             for head, value in heads.items():
                 scores[f"jigsaw.{head}"] = round(value, 4)
             out.append(Classification(scores={k: min(1.0, max(0.0, v))
@@ -106,8 +116,8 @@ class EnsembleClassifier:
                                       reasons={k: tuple(v) for k, v in reasons.items() if v}))
         return out
 
-    def _read(self, texts: Sequence[str]) -> list[dict[str, float]]:
-        """Given texts, return per text the council model's probability per label.
+    def _read(self, normalised: Sequence[str]) -> list[dict[str, float]]:
+        """Given normalised texts, return per text the council model's probability per label.
 
         A comment of up to ``WINDOW_WORDS`` words is read whole (that is how the model was
         trained); a longer one is split into windows (``split_windows``) so a threat after a
@@ -115,15 +125,14 @@ class EnsembleClassifier:
         """
         windows: list[str] = []
         owner: list[int] = []
-        for i, text in enumerate(texts):
-            doc = normalise(text)
+        for i, doc in enumerate(normalised):
             pieces = [doc] if len(doc.split()) <= WINDOW_WORDS else split_windows(doc)
             for window in pieces:
                 if has_words(window):
                     windows.append(window)
                     owner.append(i)
         labels = self.council.labels
-        learned = [dict.fromkeys(labels, 0.0) for _ in texts]
+        learned = [dict.fromkeys(labels, 0.0) for _ in normalised]
         if windows:
             probs = self.council.predict(windows)
             for w, i in enumerate(owner):

@@ -455,6 +455,57 @@ _THREAT_RULES: tuple[Rule, ...] = (
     _rule("threat", 0.8, "threat of retribution",
           r"\b(?:you'?ll|you will|u'?ll|you're gonna|you are going to) pay for (?:this|that|it)"
           r"\b(?!,? (?:at|in) the (?:ballot|polls|election|next election))"),
+    # --- threats by their structure: a weapon brought, a blow described, a harm promised ---
+    _rule("threat", 0.9, "threat with a weapon",
+          r"\b(?:i|we|i'?ll|we'?ll|i'?m|we'?re|i am|we are|i will|we will|gonna|going to)"
+          r"(?: [a-z']+){0,5}? (?:bring|bringing|brought|got|carry|carrying|fetch|fetching|"
+          r"with)(?: me)? (?:a|my|the|some) (?:(?:baseball |cricket )?bat|knife|blade|machete|"
+          r"hammer|crowbar|gun|shotgun|axe|something heavy|petrol can|can of petrol)\b"
+          r"(?=.{0,80}\b(?:you|your|ur|him|her|them|first)\b)"),
+    _rule("threat", 0.9, "threat of violence",
+          r"\b(?:my|a) (?:fist|boot|foot|knee|head|knife|blade|bat) (?:through|in|into|across) "
+          r"(?:your|ur|yer|his|her|their) [a-z]+"),
+    _rule("threat", 0.85, "threat of violence",
+          r"\b(?:you'?ll|you will|u'?ll|you'?re|you are|you'?re going to|you are going to) "
+          r"(?:be )?(?:get(?:ting)? hurt|be(?:ing)? hurt|getting a (?:proper )?(?:hiding|kicking|"
+          r"beating)|picking (?:your|ur) teeth|needing an ambulance|need(?:ing)? stitches|"
+          r"never walk(?: [a-z]+){0,3} (?:safe|safely|again)|not (?:be )?walking home safe|"
+          r"regret (?:ever )?(?:being born|the day))\b"),
+    _rule("threat", 0.85, "threat of violence",
+          r"\b(?:get ready for|you'?re getting|you are getting|you'?ll get|you will get|due) "
+          r"a (?:proper |good )?(?:hiding|kicking|beating|battering|doing)\b"),
+    _rule("threat", 0.8, "veiled threat",
+          r"\bsee what happens(?: to (?:you|u|ya|him|her|them|your [a-z]+))\b"
+          r"|\b(?:and|or) see what happens\b" + _ELECTORAL_AHEAD),
+    _rule("threat", 0.95, "call for violence against a person",
+          r"\b(?:push|shove|throw|chuck)(?:es|ed|ing)? (?:you|u|him|her|them|this [a-z]+|that "
+          r"[a-z]+|the [a-z]+) (?:under|in front of|off|into) (?:a|the) (?:train|bus|lorry|"
+          r"car|canal|river|bridge|cliff)\b"),
+    _rule("threat", 0.9, "call for violence against a person",
+          r"\bgive (?:him|her|them|you|this [a-z]+|that [a-z]+) what (?:he|she|they|you|it)"
+          r"(?:'s| has| have|'ve| is| are|'re) (?:got )?(?:coming|asking for)\b"
+          r"|\b(?:someone|somebody|anyone|who'?ll|who will) do the honou?rs\b"
+          r"|\b(?:£|\$)\d[\d,]* (?:to|for) (?:whoever|anyone|the first)\b"
+          r"|\b(?:whoever|anyone who|first one to) (?:puts?|hurts?|batters?|smacks?|punch"
+          r"(?:es)?|glass(?:es)?|stabs?|knocks?) (?:him|her|them|this|that)\b"
+          r"|\brough (?:him|her|them) up\b"),
+    _rule("threat", 0.8, "veiled threat",
+          r"\bmake the most of (?:this|your|the) (?:christmas|summer|birthday|weekend|holiday|"
+          r"year|freedom|time)\b(?=.{0,30}\bif i (?:were|was) you\b)"
+          r"|\b(?:would|i'?d) hate for (?:it|that|something|anything) (?:like that )?to "
+          r"happen (?:again|twice|to you)\b"
+          r"|\bcan'?t (?:control|be responsible for) what (?:they|the lads|people|he|she) "
+          r"(?:do|does|might do|will do)\b"
+          r"|\bgone missing for (?:a lot )?less\b"
+          r"|\b(?:remember|don'?t forget|think about|look) what happened to (?:that|the|jo cox|"
+          r"david amess|an? )\b"
+          r"|\bhope you'?ve (?:updated|made|written|sorted) (?:your|ur) will\b"
+          r"|\b(?:goodbye|bye bye|so long),? (?:councillor|cllr|mate)\b(?=[.!]*$)"),
+    _rule("threat", 0.85, "veiled threat",
+          r"\byour days are numbered\b(?=.{0,40}\b(?:don'?t|do not) mean (?:the|at the) "
+          r"(?:election|ballot|polls?|vote))"
+          r"|\b(?:see|seeing) you (?:very |real )?soon\b(?=.{0,20}\bnot (?:at|in) the "
+          r"(?:ballot|polls?|election|count))"),
 )
 
 # Publishing where someone lives together with a call to act on it: intimidation (CONTRACT §4).

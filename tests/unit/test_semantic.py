@@ -27,9 +27,17 @@ from detectors.semantic import split_windows
 RECALL_FLOOR = 0.5
 FPR_CEILING = 0.05
 # tests/data/council_fresh.jsonl (200 threats, 200 civil, written by a helper that read
-# nothing of the project; never trained on): measured recall 0.66, civil flagged 0.025.
-FRESH_SET_RECALL_FLOOR = 0.62
+# nothing of the project; never trained on): measured recall 0.66, civil flagged 0.025 in
+# session 3. Session 5 read its misses and wrote the menace stage and structural rules after
+# them, so it is a development set now: recall 0.925, civil 0.025.
+FRESH_SET_RECALL_FLOOR = 0.88
 FRESH_SET_CIVIL_CEILING = 0.04
+# tests/data/council_fresh2.jsonl (250 threats, 250 civil), written in session 5 by a helper
+# that read nothing of the project, after the menace stage was designed. First measurement
+# (blind): recall 0.800 (0.692 before the menace stage), civil flagged 0.060 (0.048 before);
+# after fixing three idioms its errors showed ("dead in the water"): 0.800 and 0.052.
+FRESH2_RECALL_FLOOR = 0.76
+FRESH2_CIVIL_CEILING = 0.07
 
 # Threats, harm wishes and intimidation (written for this project; in no bank).
 HELD_THREATS: tuple[str, ...] = (
@@ -215,19 +223,25 @@ def test_unseen_civil_sentences_are_rarely_called_threats(engine: EnsembleClassi
     assert _rate(engine, ALL_CIVIL) <= FPR_CEILING
 
 
-def test_the_independent_fresh_set(engine: EnsembleClassifier) -> None:
-    """The uncontaminated measure: every label, any civil comment flagged with anything."""
-    path = Path(__file__).resolve().parents[1] / "data" / "council_fresh.jsonl"
+@pytest.mark.parametrize(("name", "size", "recall_floor", "civil_ceiling"), [
+    ("council_fresh.jsonl", 200, FRESH_SET_RECALL_FLOOR, FRESH_SET_CIVIL_CEILING),
+    ("council_fresh2.jsonl", 250, FRESH2_RECALL_FLOOR, FRESH2_CIVIL_CEILING),
+])
+def test_the_independent_fresh_sets(engine: EnsembleClassifier, name: str, size: int,
+                                    recall_floor: float, civil_ceiling: float) -> None:
+    """Sets written by helpers that read nothing of the project: threat recall, and civil
+    comments flagged with any label."""
+    path = Path(__file__).resolve().parents[1] / "data" / name
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
     results = engine.classify([r["text"] for r in rows])
     threats = [c for r, c in zip(rows, results, strict=True) if r["labels"] == ["threat"]]
     civil = [c for r, c in zip(rows, results, strict=True) if not r["labels"]]
-    assert len(threats) == len(civil) == 200
+    assert len(threats) == len(civil) == size
     thresholds = {"offensive": 0.8, "threat": 0.5, "defamation": 0.5, "personal_data": 0.5}
     recall = sum(c.scores["threat"] >= 0.5 for c in threats) / len(threats)
     flagged = sum(any(c.scores[k] >= v for k, v in thresholds.items()) for c in civil)
-    assert recall >= FRESH_SET_RECALL_FLOOR
-    assert flagged / len(civil) <= FRESH_SET_CIVIL_CEILING
+    assert recall >= recall_floor
+    assert flagged / len(civil) <= civil_ceiling
 
 
 def test_the_briefs_examples_are_caught_with_a_reason(engine: EnsembleClassifier) -> None:
