@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,20 @@ PG_URL = os.environ.get("WATCHER_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 logs.configure(level="WARNING", json=True)
+
+
+class ManualClock:
+    """A store clock moved on by hand: distinct timeline times, session expiry, windows.
+    Starts at ``now`` (default: the wall clock, to the second)."""
+
+    def __init__(self, now: datetime | None = None) -> None:
+        self.now = now or datetime.now(UTC).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def tick(self, seconds: float = 60) -> None:
+        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture(params=BACKENDS)

@@ -18,7 +18,7 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 
 from platforms.simulated import SimComment, SimEdit, SimMention, SimPost, SimulatedPlatform
 from tests.conftest import FB, MEMBERS, SMALL_TIMELINE, X, config_text
+from tests.conftest import ManualClock as Clock
 from watcher import cases, cases_cli, config, evidence
 from watcher.credentials import Credentials
 from watcher.daemon import Parts, build, poll_once
@@ -94,19 +95,6 @@ platform = "facebook"
 id = "113"
 credential = "fb-tok"
 """
-
-
-class Clock:
-    """The store's clock, moved on by hand so that timeline entries have distinct times."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def tick(self, seconds: float = 60) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @dataclass

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from platforms.simulated import SimulatedPlatform
 from tests.conftest import FB, MEMBERS, SMALL_TIMELINE, X, config_text
+from tests.conftest import ManualClock as Clock
 from watcher import config
 from watcher.credentials import Credentials
 from watcher.daemon import Daemon, build, poll_once
@@ -26,14 +27,6 @@ GROUPS = """
 name = "Residents"
 leader_emails = ["leader@test-council.gov.uk"]
 """
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

@@ -84,36 +84,43 @@ def real_watcher_command() -> str:
     return found if found else f"{sys.executable} -m watcher.cli"
 
 
-@pytest.fixture
-def verifiable_unit(tmp_path: Path) -> Path:
+WEB_UNIT = ROOT / "systemd" / "watcher-web.service"
+#: Each shipped unit and how many Exec lines run /usr/local/bin/watcher in it.
+UNITS = [(UNIT, 2), (WEB_UNIT, 1)]
+
+
+def verifiable(unit_path: Path, execs: int, tmp_path: Path) -> Path:
     """The unit, copied to tmp_path with each Exec line's program replaced by this machine's
     ``watcher``: verify checks that the program exists, and /usr/local/bin/watcher is where
     a council installs it, not where the tests run. Nothing else changes."""
-    text = UNIT.read_text(encoding="utf-8")
+    text = unit_path.read_text(encoding="utf-8")
     command = real_watcher_command()
     text, count = re.subn(r"(?m)^(ExecStart(?:Pre)?=[-@:+!]*)/usr/local/bin/watcher(?= )",
                           lambda m: m.group(1) + command, text)
-    assert count == 2, "expected ExecStartPre= and ExecStart= to run /usr/local/bin/watcher"
-    path = tmp_path / "watcher.service"  # verify wants the unit's own name
+    assert count == execs, f"expected {execs} Exec lines to run /usr/local/bin/watcher"
+    path = tmp_path / unit_path.name  # verify wants the unit's own name
     path.write_text(text, encoding="utf-8")
     return path
 
 
 @needs_analyze
-def test_systemd_analyze_verify_is_clean(verifiable_unit: Path) -> None:
-    result = subprocess.run([ANALYZE, "verify", str(verifiable_unit)], capture_output=True,
-                            text=True, timeout=60, env=ANALYZE_ENV)
+@pytest.mark.parametrize(("unit_path", "execs"), UNITS, ids=lambda v: getattr(v, "name", v))
+def test_systemd_analyze_verify_is_clean(unit_path: Path, execs: int, tmp_path: Path) -> None:
+    result = subprocess.run([ANALYZE, "verify", str(verifiable(unit_path, execs, tmp_path))],
+                            capture_output=True, text=True, timeout=60, env=ANALYZE_ENV)
     output = (result.stdout + result.stderr).strip()
     assert result.returncode == 0 and output == "", output
 
 
 @needs_analyze
-def test_security_exposure_is_at_most_two() -> None:
-    result = subprocess.run([ANALYZE, "security", "--offline=true", "--no-pager", str(UNIT)],
-                            capture_output=True, text=True, timeout=60, env=ANALYZE_ENV)
+@pytest.mark.parametrize("unit_path", [u for u, _ in UNITS], ids=lambda v: v.name)
+def test_security_exposure_is_at_most_two(unit_path: Path) -> None:
+    result = subprocess.run([ANALYZE, "security", "--offline=true", "--no-pager",
+                             str(unit_path)], capture_output=True, text=True, timeout=60,
+                            env=ANALYZE_ENV)
     assert result.returncode == 0, result.stdout + result.stderr
-    found = re.search(r"Overall exposure level for watcher\.service: (\d+\.\d+)",
-                      result.stdout)
+    found = re.search(rf"Overall exposure level for {re.escape(unit_path.name)}: "
+                      r"(\d+\.\d+)", result.stdout)
     assert found, result.stdout[-2000:] + result.stderr
     exposure = float(found.group(1))
     failing = [line for line in result.stdout.splitlines() if line.startswith("✗")]
@@ -185,41 +192,6 @@ def test_example_config_passes_watcher_check(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "all well" in result.stdout
 
-
-WEB_UNIT = ROOT / "systemd" / "watcher-web.service"
-
-
-@pytest.fixture
-def verifiable_web_unit(tmp_path: Path) -> Path:
-    """The dashboard's unit with its ExecStart's program replaced by this machine's
-    ``watcher``, as :func:`verifiable_unit` does for the daemon's."""
-    text, count = re.subn(r"(?m)^(ExecStart=[-@:+!]*)/usr/local/bin/watcher(?= )",
-                          lambda m: m.group(1) + real_watcher_command(),
-                          WEB_UNIT.read_text(encoding="utf-8"))
-    assert count == 1
-    path = tmp_path / "watcher-web.service"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-@needs_analyze
-def test_web_unit_verifies_clean(verifiable_web_unit: Path) -> None:
-    result = subprocess.run([ANALYZE, "verify", str(verifiable_web_unit)], capture_output=True,
-                            text=True, timeout=60, env=ANALYZE_ENV)
-    output = (result.stdout + result.stderr).strip()
-    assert result.returncode == 0 and output == "", output
-
-
-@needs_analyze
-def test_web_unit_exposure_is_at_most_two() -> None:
-    result = subprocess.run([ANALYZE, "security", "--offline=true", "--no-pager",
-                             str(WEB_UNIT)], capture_output=True, text=True, timeout=60,
-                            env=ANALYZE_ENV)
-    assert result.returncode == 0, result.stdout + result.stderr
-    found = re.search(r"Overall exposure level for watcher-web\.service: (\d+\.\d+)",
-                      result.stdout)
-    assert found, result.stdout[-2000:] + result.stderr
-    assert float(found.group(1)) <= MAX_EXPOSURE, result.stdout
 
 
 def test_web_unit_shares_the_daemons_user_database_and_config(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -18,6 +17,7 @@ from starlette.testclient import TestClient
 
 from platforms.simulated import SimComment, SimPost, SimulatedPlatform
 from tests.conftest import FB, X, config_text
+from tests.conftest import ManualClock as Clock
 from watcher import config
 from watcher.credentials import Credentials
 from watcher.daemon import build, poll_once
@@ -98,19 +98,6 @@ engine = "rules"
 cookie_secure = false
 public_url = "https://watcher.test-council.gov.uk"
 """
-
-
-class Clock:
-    """The store's clock, moved on by hand (session expiry, throttling windows)."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def tick(self, seconds: float = 60) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @dataclass
