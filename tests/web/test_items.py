@@ -149,7 +149,7 @@ def test_member_cannot_add_their_item_to_another_members_case(site: Site) -> Non
 
 def test_unknown_item_is_404_and_odd_ids_do_not_crash(site: Site) -> None:
     c = site.login("ms")
-    for url in ("/items/99999", "/items/abc", "/items/" + "9" * 40):
+    for url in ("/items/99999", "/items/abc", "/items/" + "9" * 40, "/items/%C2%B2"):
         assert c.get(url).status_code == 404, url
 
 

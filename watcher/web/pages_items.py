@@ -56,7 +56,7 @@ async def inbox(request: Request, ctx: Ctx) -> Response:
 
 def _item_id(request: Request) -> int | None:
     raw = request.path_params["item_id"]
-    return int(raw) if raw.isdigit() and len(raw) < 18 else None
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 18 else None
 
 
 async def _item_page(request: Request, ctx: Ctx, *, status: int = 200, error: str = "",
@@ -147,7 +147,7 @@ async def item_case(request: Request, ctx: Ctx) -> Response:
             case_id = cases.open_case(ctx.app.store, member_id=view.member_id, title=title,
                                       actor=ctx.viewer.actor, item_ids=[item_id])
             return back_to(f"/cases/{case_id}", ok="opened")
-        if not target.isdigit():
+        if not (target.isascii() and target.isdigit()) or len(target) > 17:
             return await _item_page(request, ctx, status=400, error="Choose a case.")
         case_id = int(target)
         if cases.case_member(ctx.app.store, case_id) != view.member_id:
