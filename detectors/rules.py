@@ -150,6 +150,7 @@ _SLURS = (
     "nigger", "nigga", "paki", "wog", "coon", "chink", "spic", "kike", "raghead", "towelhead",
     "gyppo", "pikey", "faggot", "poof", "poofter", "dyke", "tranny", "shemale", "retard",
     "retarded", "spastic", "spaz", "mong", "gollywog", "jungle bunny", "sand nigger",
+    "yid", "lezza", "lezzer", "lesbo", "dago", "wop", "gook", "polack", "sambo", "darkie",
 )
 _GROUPS = (
     r"immigrants?", r"migrants?", r"foreigners?", r"muslims?", r"jews?", r"blacks?", r"asians?",
@@ -549,6 +550,9 @@ _OFFENSIVE_RULES: tuple[Rule, ...] = (
           rf"thick |bloody |useless )*{_STRONG}(?=[.!?,]|$)"),
     _rule("offensive", 0.9, "obscene insult", rf"\b{_plural(_OBSCENE_INSULTS)}\b"),
     _rule("offensive", 0.95, "slur", rf"\b{_plural(_SLURS)}\b"),
+    # British slang: "absolute weapon" is an insult, a weapon alone is not.
+    _rule("offensive", 0.85, "insult", r"\b(?:absolute|total|utter|complete|proper|such an?) "
+          r"(?:weapon|melt|bellend|roaster)\b"),
     _rule("offensive", 0.9, "insult about intelligence",
           r"\b(?:dumb|dumber|thick|thicker|daft|dafter|stupid|stupider|dim|dimmer)(?:er)? "
           r"(?:as|than) (?:an? )?(?:box|bag|sack|bucket|bag|pile|bunch|load) of (?:rocks|"

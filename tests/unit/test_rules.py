@@ -576,3 +576,15 @@ def test_registry_rules_and_default_engines() -> None:
 def test_registry_rejects_unknown_engines(engine: str) -> None:
     with pytest.raises(ValueError, match="default"):
         text_classifier(engine)
+
+
+@pytest.mark.parametrize(("text", "offensive"), [
+    ("Another yid on the planning committee, what a shock.", True),
+    ("Lezza councillor pushing her agenda", True),
+    ("Absolute weapon.", True),
+    ("The Yiddish theatre reopens on Sunday", False),
+    ("He was carrying a weapon when police arrived", False),
+])
+def test_british_slurs_and_slang_insults(text: str, offensive: bool) -> None:
+    score = RulesClassifier().classify_one(text).scores["offensive"]
+    assert (score >= 0.8) is offensive, (text, score)
