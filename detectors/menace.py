@@ -53,12 +53,12 @@ _CUES = re.compile(r"""\b(?:
     safe|safely|unsafe|protecting|
     # watching and following
     watch(?:ing|ed)?|followed|following\ you|saw\ you|seen\ you|spotted\ you|clocked\ you|
-    know\ you|noticed|every\ (?:morning|night|evening|day|week|monday|tuesday|wednesday|
+    noticed|every\ (?:morning|night|evening|day|week|monday|tuesday|wednesday|
     thursday|friday|saturday|sunday)|side\ gate|back\ gate|gate|fence|front\ door|windows|
     insured|
     # family, home, staff
     """ + _POSSESSIVE + r"""\ (?:kids?|son|sons|daughters?|mum|mam|mother|dad|father|wife|
-    husband|partner|family|children|grandchildren|school|house|home|car|office|staff|
+    husband|partner|family|children|grandchildren|school|house|home|car|staff|
     caseworker|assistant|secretary|pony|dog|cat)|
     # crowds and bounties
     round\ there|mob|storm|rough\ (?:him|her|them|you)\ up|violence|violent|

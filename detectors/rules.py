@@ -474,7 +474,8 @@ _THREAT_RULES: tuple[Rule, ...] = (
           r"regret (?:ever )?(?:being born|the day))\b"),
     _rule("threat", 0.85, "threat of violence",
           r"\b(?:get ready for|you'?re getting|you are getting|you'?ll get|you will get|due) "
-          r"a (?:proper |good )?(?:hiding|kicking|beating|battering|doing)\b"),
+          r"a (?:proper |good )?(?:hiding|kicking|beating|battering|doing)\b"
+          + _ELECTORAL_AHEAD),
     _rule("threat", 0.8, "veiled threat",
           r"\bsee what happens(?: to (?:you|u|ya|him|her|them|your [a-z]+))\b"
           r"|\b(?:and|or) see what happens\b" + _ELECTORAL_AHEAD),

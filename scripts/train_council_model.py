@@ -19,8 +19,8 @@ Run in a SEPARATE environment with torch (the product never needs it)::
 Training rows: every ``scripts/training_data/*.jsonl`` file, ``tests/data/council_dev.jsonl``
 and the threat bank's
 phrases (``detectors.semantic``: threat patterns are threats, contrast patterns are not).
-The held-out half (odd ids) and the independent fresh set (``tests/data/council_fresh.jsonl``)
-are never trained on, nor is any row sharing a run of four words with one of their rows. The
+The held-out half (odd ids) and the independent fresh sets (``tests/data/council_fresh.jsonl``
+and ``council_fresh2.jsonl``) are never trained on, nor is any row sharing a run of four words with one of their rows. The
 tuning half is not trained on either: with one in ``CALIBRATION_SHARE`` rows of the
 ``CALIBRATION_FILES`` it is kept back to choose each label's threshold, the lowest probability
 at which precision there reaches ``TARGET_PRECISION`` and at most ``CIVIL_BUDGET`` of its civil
@@ -62,6 +62,7 @@ DEV_SET = REPO / "tests" / "data" / "council_dev.jsonl"
 EVAL_SET = REPO / "tests" / "data" / "council_eval.jsonl"
 #: Never trained on and never used to choose a threshold: the uncontaminated test set.
 FRESH_SET = REPO / "tests" / "data" / "council_fresh.jsonl"
+FRESH2_SET = REPO / "tests" / "data" / "council_fresh2.jsonl"
 #: Training files of which one row in CALIBRATION_SHARE (by a hash of its id) is kept back with
 #: the tuning half to choose thresholds: 124 civil comments alone make a 1% budget one comment.
 CIVIL_FILE = "civil_hard.jsonl"
@@ -174,6 +175,7 @@ def load_rows() -> tuple[list[dict], list[dict], dict[str, str]]:
     evaluation = read_jsonl(EVAL_SET)
     held_out = {normalise(r["text"]) for r in evaluation if is_held_out(r["id"])}
     held_out |= {normalise(r["text"]) for r in read_jsonl(FRESH_SET)}
+    held_out |= {normalise(r["text"]) for r in read_jsonl(FRESH2_SET)}
     kept = [{"text": normalise(r["text"]), "labels": set(r["labels"])}
             for r in evaluation if not is_held_out(r["id"])]
     candidates = []
@@ -197,7 +199,8 @@ def load_rows() -> tuple[list[dict], list[dict], dict[str, str]]:
             seen.add(key)
             rows.append({"text": key, "labels": labels})
     order = np.random.default_rng(SEED).permutation(len(rows))
-    sources = {str(p.relative_to(REPO)): sha256(p) for p in files + [EVAL_SET, FRESH_SET]}
+    sources = {str(p.relative_to(REPO)): sha256(p)
+               for p in files + [EVAL_SET, FRESH_SET, FRESH2_SET]}
     sources["detectors/semantic.py banks"] = hashlib.sha256(
         "\0".join(THREAT_PATTERNS + ("--",) + CONTRAST_PATTERNS).encode()).hexdigest()
     return [rows[i] for i in order], kept, sources
@@ -451,7 +454,7 @@ Used by `detectors/council.py`. Gives a probability per contract label for a com
   of `detectors/semantic.py`. The thresholds are chosen on the tuning half of
   `tests/data/council_eval.jsonl` and one in {CALIBRATION_SHARE} rows of
   {", ".join(f"`{name}`" for name in CALIBRATION_FILES)}, kept back from training; the held-out
-  half and `tests/data/council_fresh.jsonl` are never seen.
+  half, `tests/data/council_fresh.jsonl` and `council_fresh2.jsonl` are never seen.
 * **How**: `scripts/train_council_model.py`, {meta['epochs']} epochs, torch {torch.__version__},
   transformers {transformers.__version__}, Python {platform.python_version()}. The int8 model's
   probabilities differ from the torch one's by {meta['int8_mean_difference']} on average on the

@@ -20,7 +20,10 @@ from detectors.registry import text_classifier
 from detectors.semantic import split_windows
 
 # Measured with the shipped council model (default engine, threat score >= 0.5): threats
-# 64 together: 0.53 (session 2's model: 0.61; session 3's finds more of the larger fresh set
+# 64 together: 0.66 in session 5, with the menace stage and the retrained model, civil 1 of
+# 64 (that stage first flagged 3: "you'll get a kicking at the polls", "I know you live
+# locally", "your office said..."; the rule and cues they showed too broad were narrowed).
+# Before, 0.53 (session 2's model: 0.61; session 3's finds more of the larger fresh set
 # and flags half as many of its civil comments, below); civil 0 of 64 ("Axe the tax!" was
 # dropped from the civil set: a training file has it). Floors a little under, so a
 # retrained model that keeps quality passes and one that loses it fails.
@@ -29,14 +32,15 @@ FPR_CEILING = 0.05
 # tests/data/council_fresh.jsonl (200 threats, 200 civil, written by a helper that read
 # nothing of the project; never trained on): measured recall 0.66, civil flagged 0.025 in
 # session 3. Session 5 read its misses and wrote the menace stage and structural rules after
-# them, so it is a development set now: recall 0.925, civil 0.025.
-FRESH_SET_RECALL_FLOOR = 0.88
+# them, so it is a development set now: recall 0.895 (with the retrained model), civil 0.025.
+FRESH_SET_RECALL_FLOOR = 0.85
 FRESH_SET_CIVIL_CEILING = 0.04
 # tests/data/council_fresh2.jsonl (250 threats, 250 civil), written in session 5 by a helper
 # that read nothing of the project, after the menace stage was designed. First measurement
 # (blind): recall 0.800 (0.692 before the menace stage), civil flagged 0.060 (0.048 before);
-# after fixing three idioms its errors showed ("dead in the water"): 0.800 and 0.052.
-FRESH2_RECALL_FLOOR = 0.76
+# after fixing three idioms its errors showed ("dead in the water"): 0.800 and 0.052; with the
+# council model retrained on council_train6.jsonl: 0.840 and 0.056.
+FRESH2_RECALL_FLOOR = 0.80
 FRESH2_CIVIL_CEILING = 0.07
 
 # Threats, harm wishes and intimidation (written for this project; in no bank).
