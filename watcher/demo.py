@@ -143,8 +143,11 @@ def demo_meeting(now: datetime, timezone: str = "Europe/London") -> SimMeeting:
 
 
 def demo_config(directory: Path, sim_url: str, smtp_port: int, seconds: float,
-                moderngov_url: str = "", web_listen: str = "127.0.0.1:8080") -> str:
-    """Return the demo council's config (TOML) pointing at the simulators."""
+                moderngov_url: str = "", web_listen: str | None = None) -> str:
+    """Return the demo council's config (TOML) pointing at the simulators; with
+    ``web_listen`` (host:port) the dashboard's too, and alerts link to it."""
+    web = (f'listen = "{web_listen}"\npublic_url = "http://{web_listen}"\n'
+           if web_listen else "")
     interval = "2s" if seconds <= 120 else "10s"
     return f"""\
 # The demo council written by `watcher demo`. Tokens come from the demo's own environment.
@@ -185,11 +188,9 @@ council_names = ["Demo Borough Council"]
 moderngov_url = "{moderngov_url}"
 burst_posts = 3
 
-# `watcher demo --web` serves the dashboard here, over plain HTTP on this machine only.
+# `watcher demo --web` serves the dashboard over plain HTTP on this machine only.
 [web]
-listen = "{web_listen}"
-public_url = "http://{web_listen}"
-cookie_secure = false
+{web}cookie_secure = false
 
 [[groups]]
 name = "Residents Association"
@@ -298,7 +299,7 @@ def run_demo(seconds: float = 30.0, directory: str | None = None, web: str | Non
                                    [demo_meeting(datetime.now(UTC))])
     with sim, moderngov, MailSink(on_message=printer.alert, folder=folder / "mail") as sink:
         text = demo_config(folder, sim.base_url, sink.port, seconds, moderngov.base_url,
-                           **({"web_listen": web} if web else {}))
+                           web_listen=web)
         (folder / "watcher.toml").write_text(text, encoding="utf-8")
         config = config_mod.parse(text, str(folder / "watcher.toml"))
         parts = build(config, credentials=Credentials(environ=CREDENTIALS))
