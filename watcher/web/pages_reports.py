@@ -32,8 +32,6 @@ from watcher.web.users import GROUP_LEADER, MEMBER_SERVICES, Viewer
 MONTHS_OFFERED = 12
 #: Groups' chart sets kept in memory; each is three PNGs of a few tens of KB.
 CHART_CACHE_SIZE = 32
-#: What each chart shows, in the emailed summary's words (it has no public name for them).
-CHART_CAPTIONS: dict[str, str] = dict(reports.CHART_CAPTIONS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,7 +175,7 @@ def _summary_values(report: MonthlyReport, group: GroupSummary | None,
         "glance": reports.glance_rows(group.current, group.previous) if group else [],
         "timing": reports.timing_lines(group.current) if group else [],
         "member_rows": _member_rows, "timing_of": reports.timing_lines,
-        "change": reports.change_text, "charts": chart_list, "captions": CHART_CAPTIONS,
+        "change": reports.change_text, "charts": chart_list, "captions": reports.CHART_CAPTIONS,
         "no_data": reports.no_data_text(month),
     }
 
