@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from watcher import logs
 from watcher.config import KNOWN_PLATFORMS
+from watcher.domain import platform_name
 from watcher.errors import CaseError
 from watcher.store import Store, clean_text, record_action
 from watcher.store.models import (
@@ -48,7 +49,6 @@ WATCHER_ACTOR = "watcher"
 #: (which refuses the transaction) behave alike.
 MAX_ACTOR = 64
 MAX_FIELD = 200
-PLATFORM_NAMES = {"facebook": "Facebook", "x": "X"}
 
 Sender = tuple[str, str]
 
@@ -247,7 +247,7 @@ def open_for_threat(session: Session, *, member_id: str, item_id: int, finding_i
     if account is None or account.member_id != member_id:
         raise CaseError(f"item {item_id} is not on an account of member {member_id!r}")
     author = item.author_name or item.author_id or "an unknown sender"
-    platform = PLATFORM_NAMES.get(item.platform, item.platform)
+    platform = platform_name(item.platform)
     row = CaseRow(member_id=member_id, title=f"Threat on {platform} by {author}",
                   status="open", assignee="", police_reference="", platform_reference="",
                   sender_platform=None, sender_id=None, auto_key=key, opened_at=now,

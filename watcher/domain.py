@@ -38,6 +38,15 @@ OTHER_LABELS: tuple[str, ...] = ("copyright_image", "meeting_burst", "account_pr
 
 #: The longest platform id (of an account, item, parent or author) and author display name an
 #: Item may carry: the widths of the store's columns for them (``watcher/store/models.py``).
+#: How each platform is named to people (alerts, pages, evidence packs).
+PLATFORM_NAMES = {"facebook": "Facebook", "x": "X"}
+
+
+def platform_name(platform: str) -> str:
+    """Given a platform key ("facebook"), return its name for people ("Facebook")."""
+    return PLATFORM_NAMES.get(platform, platform)
+
+
 MAX_ID_CHARS = 128
 MAX_NAME_CHARS = 300
 

@@ -53,8 +53,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from watcher import logs
-from watcher.cases import PLATFORM_NAMES, CaseDetail, CaseItem, load_detail
+from watcher.cases import CaseDetail, CaseItem, load_detail
 from watcher.config import DEFAULT_PLATFORMS, Config
+from watcher.domain import platform_name
 from watcher.errors import CaseError
 from watcher.store import Store, record_action, sha256_text
 from watcher.store.models import ItemRow, ItemVersionRow, MemberRow
@@ -435,7 +436,7 @@ def _view_html(detail: CaseDetail, member_name: str, ev: ItemEvidence) -> str:
     Jinja2's autoescape) and the page may load or run nothing (its CSP)."""
     item = ev.item
     return _HTML.render(case=detail.case, member_name=member_name, item=item,
-                        platform=_platform_name(item.platform),
+                        platform=platform_name(item.platform),
                         fetched_at=_iso(item.fetched_at), thread=ev.thread,
                         missing_parent=ev.missing_parent, hidden=ev.hidden_thread_items)
 
@@ -470,7 +471,7 @@ def _view_pdf(detail: CaseDetail, member_name: str, ev: ItemEvidence, stamp: dat
     pdf.set_auto_page_break(True, margin=15)
     pdf.add_page()
     para(f"Case {case.id}: {case.title}", size=14, style="B")
-    para(f"Councillor: {member_name} ({case.member_id}). {_platform_name(item.platform)} "
+    para(f"Councillor: {member_name} ({case.member_id}). {platform_name(item.platform)} "
          f"account {item.account}. Item {item.external_id} ({item.kind}), read from the "
          f"platform at {_iso(item.fetched_at)}. Times are UTC.", size=9)
     para("The flagged item is highlighted. Texts are shown as stored; raw.json holds the item "
@@ -682,5 +683,3 @@ def _safe(text: str) -> str:
     return _SAFE_NAME.sub("_", text)[:80] or "_"
 
 
-def _platform_name(platform: str) -> str:
-    return PLATFORM_NAMES.get(platform, platform)

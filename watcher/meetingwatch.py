@@ -25,9 +25,9 @@ from calendars.moderngov import ModernGovClient
 from detectors import meetings as bursts
 from watcher import logs
 from watcher.config import Config, MemberConfig
-from watcher.domain import Severity
+from watcher.domain import Severity, platform_name
 from watcher.errors import MeetingSourceError
-from watcher.messages import PLATFORM_NAMES, render_meeting_burst
+from watcher.messages import render_meeting_burst
 from watcher.pipeline import write_alert
 from watcher.policy import PlannedAlert
 from watcher.store import Clock, Store, record_action, utcnow
@@ -224,7 +224,7 @@ class MeetingWatch:
                 detector_version=bursts.VERSION, created_at=now)
             s.add(frow)
             s.flush()
-            posts = [(p.created_at, PLATFORM_NAMES.get(p.platform, p.platform), p.permalink,
+            posts = [(p.created_at, platform_name(p.platform), p.permalink,
                       p.text) for p in burst.posts]
             rendered = render_meeting_burst(self.config, member, meeting.title, meeting.start,
                                             meeting.end, posts, reasons)

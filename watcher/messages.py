@@ -25,13 +25,12 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from watcher.config import Config, MemberConfig
-from watcher.domain import Account, Finding, Item, Severity
+from watcher.domain import Account, Finding, Item, Severity, platform_name
 from watcher.senders import OWN_CONDUCT_LABELS, SenderHistory
 
 #: What the dashboard is called in alerts.
 DASHBOARD_NAME = "Councillor Watcher"
 
-PLATFORM_NAMES = {"facebook": "Facebook", "x": "X"}
 #: Characters of a comment quoted in an alert body; the store keeps all of it (a 1 MB comment
 #: must not become a 1 MB email).
 QUOTE_LIMIT = 1000
@@ -53,6 +52,8 @@ LABEL_NAMES = {
     "copyright_image": "possible copyright image",
     "meeting_burst": "posting during a meeting",
 }
+#: The same, as headings and tags (pages, reports): "Possibly defamatory".
+LABEL_TITLES = {label: name.capitalize() for label, name in LABEL_NAMES.items()}
 #: Labels whose text may be quoted in a subject. Never personal data (a subject would spread
 #: it further) nor the member's own posts (the alert is about the image or the timing).
 SUBJECT_QUOTE_LABELS = frozenset({"threat", "offensive", "defamation"})
@@ -96,7 +97,7 @@ def _is_html(name: str | None) -> bool:
     return bool(name and name.endswith(".html.j2"))
 
 
-def _safe_url(url: str | None) -> str:
+def safe_link(url: str | None) -> str:
     """A link fit for an href: http(s) only (a platform payload is not trusted), else ""."""
     if not url:
         return ""
@@ -114,7 +115,7 @@ def _md(text: object) -> str:
 _ENV = Environment(loader=PackageLoader("alerts", "templates"), autoescape=_is_html,
                    undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                    keep_trailing_newline=True)
-_ENV.filters["safe_url"] = _safe_url
+_ENV.filters["safe_url"] = safe_link
 _ENV.filters["md"] = _md
 
 
@@ -205,7 +206,7 @@ def _quote(text: str) -> str:
 
 
 def _platform(account: Account) -> str:
-    return PLATFORM_NAMES.get(account.platform, account.platform)
+    return platform_name(account.platform)
 
 
 def _where(account: Account) -> str:
@@ -279,7 +280,7 @@ def render_item_alert(config: Config, member: MemberConfig, account: Account, it
     if (set(labels) & SUBJECT_QUOTE_LABELS and "personal_data" not in labels
             and not item.is_own and item.text.strip()):
         subject = _with_quote(subject, mask_slurs(" ".join(item.text.split())))
-    on_platform = _safe_url(item.permalink)
+    on_platform = safe_link(item.permalink)
     dashboard = dashboard_link(config, item)
     # With the dashboard set up, the one big link opens the item there (hide it, mark it,
     # open a case, in one place); the platform's own link stays beside it.
@@ -348,7 +349,7 @@ def render_pile_on(config: Config, member: MemberConfig, account: Account,
             labels=", ".join(f.label for f in findings)
             + (" (hidden)" if outcome == "hidden" else ""),
             author=item.author_name or "?", quote=_quote(item.text)[:200],
-            link=_safe_url(item.permalink), history=_history_brief(history)))
+            link=safe_link(item.permalink), history=_history_brief(history)))
     link = next((r["link"] for r in rows if r["link"]), "")
     context = dict(subject=subject, colour="#8a4b00", member=member.name, where=_where(account),
                    summary=summary, steps=steps, rows=rows, earlier=earlier, link=link,
@@ -370,7 +371,7 @@ def render_meeting_burst(config: Config, member: MemberConfig, title: str, start
         "meeting.",
     ]
     when = f"{_when(config, start)} to {_when(config, end)[-5:]}"
-    rows = [dict(at=_when(config, at)[-5:], platform=platform, link=_safe_url(link),
+    rows = [dict(at=_when(config, at)[-5:], platform=platform, link=safe_link(link),
                  text=_shorten(text, 120)) for at, platform, link, text in posts]
     link = next((r["link"] for r in rows if r["link"]), "")
     context = dict(subject=subject, colour="#2d5f8a", member=member.name, title=title,
@@ -405,7 +406,7 @@ def dashboard_link(config: Config, item: Item) -> str:
 def render_sms(member: MemberConfig, account: Account, item: Item, dashboard: str = "") -> str:
     """Given a threat's item (and its dashboard link, if any), return the SMS to the member:
     under :data:`SMS_LIMIT` characters, the author's name shortened (or left out) to fit."""
-    link = dashboard or _safe_url(item.permalink) or "see your email"
+    link = dashboard or safe_link(item.permalink) or "see your email"
     author = mask_slurs(" ".join((item.author_name or item.author_id or "").split()))
     for limit in (40, 20, 0):
         shown = _snippet(author, limit) if limit else ""

@@ -51,11 +51,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from alerts.base import Channel, Message
-from watcher import logs
+from watcher import logs, messages
 from watcher.config import KNOWN_PLATFORMS, Config
-from watcher.domain import TEXT_LABELS
+from watcher.domain import PLATFORM_NAMES, TEXT_LABELS
 from watcher.errors import DeliveryError, ReportError
-from watcher.messages import PLATFORM_NAMES
 from watcher.store import Store, record_action
 from watcher.store.models import (
     ActionRow,
@@ -82,8 +81,7 @@ COMMENT_LABELS: tuple[str, ...] = TEXT_LABELS
 #: The same, most serious first: a comment with several labels is charted under the first.
 SERIOUSNESS: tuple[str, ...] = ("threat", "personal_data", "defamation", "offensive")
 COPYRIGHT, MEETING_BURST, THREAT = "copyright_image", "meeting_burst", "threat"
-LABEL_TITLES = {"offensive": "Offensive", "threat": "Threat",
-                "defamation": "Possibly defamatory", "personal_data": "Personal data"}
+LABEL_TITLES = {label: messages.LABEL_TITLES[label] for label in COMMENT_LABELS}
 MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August",
                "September", "October", "November", "December")
 _MONTH = re.compile(r"(\d{4})-(\d{2})")

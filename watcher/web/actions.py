@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from platforms.base import Platform
 from watcher import logs
+from watcher.domain import platform_name
 from watcher.errors import CredentialError, HideNotSupported, PlatformError, WatcherError
 from watcher.pipeline import account_from_row, item_from_row
 from watcher.store import Store, record_action
@@ -47,11 +48,11 @@ def hide(store: Store, platforms: Mapping[str, Platform] | Callable[[], Mapping[
         platform.hide(account, item)
     except HideNotSupported as exc:
         _audit_failure(store, viewer, item_id, account.member_id, str(exc))
-        raise ActionError(f"{_platform_name(item.platform)} does not allow hiding this item: "
+        raise ActionError(f"{platform_name(item.platform)} does not allow hiding this item: "
                           f"{logs.redact_text(str(exc))}") from exc
     except (PlatformError, CredentialError) as exc:
         _audit_failure(store, viewer, item_id, account.member_id, str(exc))
-        raise ActionError(f"{_platform_name(item.platform)} did not hide it: "
+        raise ActionError(f"{platform_name(item.platform)} did not hide it: "
                           f"{logs.redact_text(str(exc))}. Nothing was changed; try again, or "
                           "hide it on the platform yourself and mark it removed.") from exc
     review(store, item_id, "hidden", viewer, note="")
@@ -97,7 +98,3 @@ def review(store: Store, item_id: int, state: str, viewer: Viewer, *, note: str 
                   "not_a_problem": "item.not_a_problem", "open": "item.reopened"}[state]
         record_action(s, now, action, actor=viewer.actor, member_id=member_id,
                       item_id=item_id, before=before, note=note or None)
-
-
-def _platform_name(platform: str) -> str:
-    return {"facebook": "Facebook", "x": "X"}.get(platform, platform)

@@ -25,8 +25,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from platforms.base import Platform
-from watcher import logs
+from watcher import logs, messages
 from watcher.config import Config
+from watcher.domain import platform_name
 from watcher.store import Store, record_action
 from watcher.web import users
 from watcher.web.users import ROLE_TITLES, Viewer
@@ -41,11 +42,10 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_FIELD_CHARS = 4000
 
 TEMPLATES = Path(__file__).with_name("templates")
-LABEL_TITLES = {"threat": "Threat", "offensive": "Offensive", "defamation": "Possibly defamatory",
-                "personal_data": "Personal data", "copyright_image": "Copyright image",
-                "meeting_burst": "Posting during a meeting"}
+#: The labels a finding can have, as the pages name them (the alerts' words).
+LABEL_TITLES = {label: title for label, title in messages.LABEL_TITLES.items()
+                if label != "account_problem"}
 SEVERITY_TITLES = {"urgent": "Urgent", "high": "High", "normal": "Normal", "info": "Info"}
-PLATFORM_TITLES = {"facebook": "Facebook", "x": "X"}
 
 
 @dataclass
@@ -101,18 +101,10 @@ def make_env(config: Config, clock: Callable[[], datetime] | None = None
         when=when,
         label=lambda v: LABEL_TITLES.get(v, str(v).replace("_", " ").capitalize()),
         severity=lambda v: SEVERITY_TITLES.get(v, str(v).capitalize()),
-        platform=lambda v: PLATFORM_TITLES.get(v, str(v)),
+        platform=platform_name,
         role=lambda v: ROLE_TITLES.get(v, v),
-        safe_url=safe_url)
+        safe_url=messages.safe_link)
     return env
-
-
-def safe_url(url: str | None) -> str | None:
-    """Return ``url`` if it is http(s), else None: a stored permalink is never a
-    ``javascript:`` link."""
-    if not url:
-        return None
-    return url if urlsplit(url).scheme in ("http", "https") else None
 
 
 def render(request: Request, app: WebApp, template: str, ctx: Ctx | None = None,

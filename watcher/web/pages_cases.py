@@ -22,11 +22,11 @@ from starlette.routing import Route
 
 from watcher import cases, evidence, senders
 from watcher.config import KNOWN_PLATFORMS
+from watcher.domain import platform_name
 from watcher.errors import CaseError
 from watcher.store.models import AccountRow, CaseItemRow, ItemRow
 from watcher.web import queries
 from watcher.web.core import (
-    PLATFORM_TITLES,
     Ctx,
     FormError,
     back_to,
@@ -338,7 +338,7 @@ async def _sender_page(request: Request, ctx: Ctx, *, status: int = 200,
         return not_found(request, ctx, "such sender")
     who = view.author_name or view.author_id
     return render(request, ctx.app, "sender.html", ctx, status=status,
-                  title=f"{who} on {PLATFORM_TITLES.get(view.platform, view.platform)}",
+                  title=f"{who} on {platform_name(view.platform)}",
                   sender=view, error=error, statuses=STATUS_TITLES, max_title=MAX_TITLE)
 
 
@@ -368,7 +368,7 @@ async def sender_case(request: Request, ctx: Ctx) -> Response:
         return await _sender_page(request, ctx, status=400,
                                   error="Choose one of the members this sender wrote to.")
     title = title or (f"{view.author_name or view.author_id} on "
-                      f"{PLATFORM_TITLES.get(view.platform, view.platform)}")
+                      f"{platform_name(view.platform)}")
     try:
         case_id = cases.open_case(ctx.app.store, member_id=member_id, title=title,
                                   actor=ctx.viewer.actor, sender=path)

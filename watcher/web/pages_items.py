@@ -8,12 +8,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from watcher import cases, senders
+from watcher.domain import PLATFORM_NAMES, platform_name
 from watcher.errors import CaseError
 from watcher.web import queries
 from watcher.web.actions import MAX_NOTE, ActionError, hide, review
 from watcher.web.core import (
     LABEL_TITLES,
-    PLATFORM_TITLES,
     Ctx,
     back_to,
     field,
@@ -50,7 +50,7 @@ async def inbox(request: Request, ctx: Ctx) -> Response:
             return forbidden(request, ctx, f"member {flt.member}'s inbox")
         items, total = queries.inbox(s, ctx.viewer, flt)
     return render(request, ctx.app, "inbox.html", ctx, title="Inbox", items=items, total=total,
-                  flt=flt, members=members, labels=LABEL_TITLES, platforms=PLATFORM_TITLES,
+                  flt=flt, members=members, labels=LABEL_TITLES, platforms=PLATFORM_NAMES,
                   states={"open": "Needs action", "done": "Dealt with", "all": "All"})
 
 
@@ -75,7 +75,7 @@ async def _item_page(request: Request, ctx: Ctx, *, status: int = 200, error: st
         open_cases = queries.open_cases(s, view.member_id)
     flash_ok, flash_error = flash_messages(request, ITEM_MESSAGES)
     return render(request, ctx.app, "item.html", ctx, status=status,
-                  title=f"Comment on {view.member_name}'s {PLATFORM_TITLES.get(view.platform, view.platform)}",
+                  title=f"Comment on {view.member_name}'s {platform_name(view.platform)}",
                   item=view, parent=parent, thread=thread, history=history,
                   open_cases=open_cases, ok=ok or flash_ok, error=error or flash_error,
                   max_note=MAX_NOTE, review_states=queries.REVIEW_STATES)
