@@ -137,13 +137,10 @@ def parse_day(text: str | None, tz: str, *, end: bool, option: str) -> datetime 
 
 
 def _store(config: config_mod.Config) -> Store:
-    """The config's store, migrated (as ``watcher/cli.py``'s ``_store``, then upgraded)."""
-    from watcher.credentials import Credentials
-    from watcher.store import Store
+    """The config's store, migrated."""
+    from watcher.store import for_config
 
-    store = Store(config_mod.database_url(config, Credentials()))
-    store.upgrade()
-    return store
+    return for_config(config)
 
 
 def _range(args: argparse.Namespace, config: config_mod.Config

@@ -117,13 +117,13 @@ def _load(args: argparse.Namespace) -> config_mod.Config:
     return config_mod.load(config_mod.resolve_path(args.config))
 
 
-def _store(config: config_mod.Config) -> Store:
+def _store(config: config_mod.Config, *, upgrade: bool = False) -> Store:
     """Given the config, return its Store, the database password (if any) read from its
-    credential. Raises StoreError for a bad URL, CredentialError for a missing password."""
-    from watcher.credentials import Credentials
-    from watcher.store import Store
+    credential, migrated if ``upgrade``. Raises StoreError for a bad URL or a failed
+    migration, CredentialError for a missing password."""
+    from watcher.store import for_config
 
-    return Store(config_mod.database_url(config, Credentials()))
+    return for_config(config, upgrade=upgrade)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -198,8 +198,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     config = _load(args)
-    store = _store(config)
-    store.upgrade()
+    store = _store(config, upgrade=True)
     print(f"database {store.safe_url}: schema up to date")
     return EXIT_OK
 
@@ -343,8 +342,7 @@ def cmd_images(args: argparse.Namespace) -> int:
     from watcher import imageregister
 
     config = _load(args)
-    store = _store(config)
-    store.upgrade()
+    store = _store(config, upgrade=True)
     if args.images_command == "list":
         print(imageregister.describe(imageregister.load(store)))
         return EXIT_OK
@@ -382,8 +380,7 @@ def cmd_meetings(args: argparse.Namespace) -> int:
     from watcher.store.models import MeetingRow
 
     config = _load(args)
-    store = _store(config)
-    store.upgrade()
+    store = _store(config, upgrade=True)
     if args.meetings_command == "refresh":
         watch = MeetingWatch(config, store)
         if not watch.configured:
@@ -419,8 +416,7 @@ def cmd_senders(args: argparse.Namespace) -> int:
     from watcher.senders import repeat_offenders
 
     config = _load(args)
-    store = _store(config)
-    store.upgrade()
+    store = _store(config, upgrade=True)
     try:
         since = store.clock() - timedelta(seconds=config_mod.parse_duration(args.since))
     except ValueError as exc:
@@ -443,8 +439,7 @@ def cmd_sar(args: argparse.Namespace) -> int:
     from watcher.retention import export_sar
 
     config = _load(args)
-    store = _store(config)
-    store.upgrade()
+    store = _store(config, upgrade=True)
     path = export_sar(store, args.platform, args.sender, args.out,
                       actor=os.environ.get("SUDO_USER") or os.environ.get("USER") or "cli")
     print(f"written: {path}")
@@ -455,8 +450,7 @@ def cmd_retention(args: argparse.Namespace) -> int:
     from watcher.retention import purge
 
     config = _load(args)
-    store = _store(config)
-    store.upgrade()
+    store = _store(config, upgrade=True)
     report = purge(store, config)
     print(f"deleted {report.deleted} unflagged items, redacted {report.redacted}")
     return EXIT_OK

@@ -82,13 +82,13 @@ def _print_outcome(outcome: reports.SendOutcome, timezone: str) -> None:
 
 def _monthly(args: argparse.Namespace) -> int:
     from watcher.credentials import Credentials
-    from watcher.store import Store
+    from watcher.store import for_config
 
     if args.force and not args.send:
         print("watcher report monthly: --force only goes with --send", file=sys.stderr)
         return EXIT_USAGE
     config = config_mod.load(config_mod.resolve_path(args.config))
-    store = Store(config_mod.database_url(config, Credentials()))
+    store = for_config(config, upgrade=False)
     try:
         store.upgrade()
         report = reports.build_monthly(store, config, args.month)

@@ -20,11 +20,15 @@ import argparse
 import getpass
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from watcher import config as config_mod
 from watcher import logs
 from watcher.errors import UserError
 from watcher.web import users
+
+if TYPE_CHECKING:
+    from watcher.store import Store
 
 log = logs.get(__name__)
 
@@ -74,12 +78,12 @@ def _password(args: argparse.Namespace) -> str:
     return first
 
 
-def _store(config: config_mod.Config):  # type: ignore[no-untyped-def]
-    from watcher.credentials import Credentials
-    from watcher.store import Store, sync_config
+def _store(config: config_mod.Config) -> Store:
+    """The config's store, migrated, with its members and accounts as the config says (as
+    the daemon does at start): users and cases refer to them."""
+    from watcher.store import for_config, sync_config
 
-    store = Store(config_mod.database_url(config, Credentials()))
-    store.upgrade()
+    store = for_config(config)
     sync_config(store, config.members)
     return store
 

@@ -129,6 +129,22 @@ class Store:
         self.engine.dispose()
 
 
+def for_config(config: Any, *, upgrade: bool = True) -> Store:
+    """Given the loaded config, return its Store (the database password, if any, read from
+    its credential), migrated to the current schema unless ``upgrade`` is False.
+
+    Raises StoreError for a bad URL or a database that cannot be migrated, CredentialError
+    for a missing password credential.
+    """
+    from watcher.config import database_url
+    from watcher.credentials import Credentials
+
+    store = Store(database_url(config, Credentials()))
+    if upgrade:
+        store.upgrade()
+    return store
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
