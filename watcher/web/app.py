@@ -26,6 +26,7 @@ from watcher.web import pages_cases, pages_items, pages_reports, users
 from watcher.web.core import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
+    STATIC,
     BodyLimit,
     Ctx,
     FormError,
@@ -158,16 +159,10 @@ def create_app(config: Config, store: Store, *,
         *pages_items.ROUTES,
         *pages_cases.ROUTES,
         *pages_reports.ROUTES,
-        Mount("/static", StaticFiles(directory=str(_static_dir())), name="static"),
+        Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
     ]
     app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders),
                                                Middleware(BodyLimit)],
                     exception_handlers={FormError: _form_error})
     app.state.web = web
     return app
-
-
-def _static_dir():  # type: ignore[no-untyped-def]
-    from pathlib import Path
-
-    return Path(__file__).with_name("static")

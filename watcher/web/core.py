@@ -42,6 +42,7 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_FIELD_CHARS = 4000
 
 TEMPLATES = Path(__file__).with_name("templates")
+STATIC = Path(__file__).with_name("static")
 #: The labels a finding can have, as the pages name them (the alerts' words).
 LABEL_TITLES = {label: title for label, title in messages.LABEL_TITLES.items()
                 if label != "account_problem"}
@@ -122,14 +123,31 @@ def render(request: Request, app: WebApp, template: str, ctx: Ctx | None = None,
     return HTMLResponse(html, status_code=status)
 
 
+def parse_id(raw: str) -> int | None:
+    """A row id from a path or a form, or None if ``raw`` is not a plain ASCII number of sane
+    length (a superscript digit or a 40-digit number is no id)."""
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 18 else None
+
+
+def path_id(request: Request, name: str) -> int | None:
+    """The path parameter ``name`` as a row id (see :func:`parse_id`)."""
+    return parse_id(request.path_params[name])
+
+
 def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
 def _login_redirect(request: Request, expired: bool) -> Response:
-    target = request.url.path
-    if request.url.query:
-        target += "?" + request.url.query
+    """Send the browser to sign in, and back afterwards: to this page, or, for a form posted
+    after the session ended (nothing is done), to the page the form was on."""
+    if request.method == "GET":
+        target = request.url.path + ("?" + request.url.query if request.url.query else "")
+    else:
+        referer = request.headers.get("referer", "")
+        target = urlsplit(referer).path if referer else "/"
+        if not target.startswith("/") or target.startswith("//"):
+            target = "/"
     url = f"/login?next={quote(target, safe='')}"
     if expired:
         url += "&expired=1"
@@ -173,10 +191,6 @@ def page(*roles: str) -> Callable[[Page], Callable[[Request], Awaitable[Response
                                       idle_timeout=app.config.web.idle_timeout) \
                 if token else None
             if found is None:
-                if request.method != "GET":
-                    # A form posted after the session ended: sign in again and come back to
-                    # the page the form was on; nothing is done.
-                    return _login_redirect_after_post(request, expired=bool(token))
                 return _login_redirect(request, expired=bool(token))
             viewer, csrf = found
             ctx = Ctx(viewer=viewer, csrf=csrf, app=app, token=token)
@@ -198,15 +212,6 @@ def page(*roles: str) -> Callable[[Page], Callable[[Request], Awaitable[Response
         return endpoint
 
     return wrap
-
-
-def _login_redirect_after_post(request: Request, expired: bool) -> Response:
-    referer = request.headers.get("referer", "")
-    back = urlsplit(referer).path if referer else "/"
-    if not back.startswith("/") or back.startswith("//"):
-        back = "/"
-    url = f"/login?next={quote(back, safe='')}" + ("&expired=1" if expired else "")
-    return RedirectResponse(url, status_code=303)
 
 
 async def read_form(request: Request) -> FormData:

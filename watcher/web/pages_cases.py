@@ -35,6 +35,7 @@ from watcher.web.core import (
     forbidden,
     not_found,
     page,
+    path_id,
     read_form,
     render,
 )
@@ -107,17 +108,11 @@ def _group_by_status(found: list[cases.CaseSummary], all_closed: bool
 # One case
 
 
-def _case_id(request: Request) -> int | None:
-    """The path's case id, or None if it is not a plain number of sane length."""
-    raw = request.path_params["case_id"]
-    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 18 else None
-
-
 async def _case_page(request: Request, ctx: Ctx, *, status: int = 200,
                      error: str = "") -> Response:
     """Render the case page (404 for no such case, 403 for another member's), with
     ``error`` shown if given."""
-    case_id = _case_id(request)
+    case_id = path_id(request, "case_id")
     try:
         detail = cases.show(ctx.app.store, case_id) if case_id is not None else None
     except CaseError:
@@ -151,7 +146,7 @@ async def case_page(request: Request, ctx: Ctx) -> Response:
 def _owned_case(request: Request, ctx: Ctx) -> tuple[int | None, Response | None]:
     """Return (the path's case id, None) if the viewer may change that case, else
     (None, the 404 or 403 response)."""
-    case_id = _case_id(request)
+    case_id = path_id(request, "case_id")
     try:
         member_id = cases.case_member(ctx.app.store, case_id) if case_id is not None else None
     except CaseError:

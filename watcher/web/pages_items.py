@@ -21,6 +21,8 @@ from watcher.web.core import (
     forbidden,
     not_found,
     page,
+    parse_id,
+    path_id,
     read_form,
     render,
 )
@@ -54,20 +56,24 @@ async def inbox(request: Request, ctx: Ctx) -> Response:
                   states={"open": "Needs action", "done": "Dealt with", "all": "All"})
 
 
-def _item_id(request: Request) -> int | None:
-    raw = request.path_params["item_id"]
-    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 18 else None
+def _owned(request: Request, ctx: Ctx) -> queries.ItemView | Response:
+    """Return the path's item if the viewer may see it, else the 404 or 403 response."""
+    item_id = path_id(request, "item_id")
+    with ctx.app.store.session() as s:
+        view = queries.item(s, item_id) if item_id is not None else None
+    if view is None:
+        return not_found(request, ctx, "such comment")
+    if not ctx.viewer.may_see_member(view.member_id):
+        return forbidden(request, ctx, f"item {view.id} of member {view.member_id}")
+    return view
 
 
 async def _item_page(request: Request, ctx: Ctx, *, status: int = 200, error: str = "",
                      ok: str = "") -> Response:
-    item_id = _item_id(request)
+    view = _owned(request, ctx)
+    if isinstance(view, Response):
+        return view
     with ctx.app.store.session() as s:
-        view = queries.item(s, item_id) if item_id is not None else None
-        if view is None:
-            return not_found(request, ctx, "such comment")
-        if not ctx.viewer.may_see_member(view.member_id):
-            return forbidden(request, ctx, f"item {view.id} of member {view.member_id}")
         parent, thread = queries.thread(s, view)
         history = senders.history(s, member_id=view.member_id, platform=view.platform,
                                   author_id=view.author_id, before=ctx.app.store.clock(),
@@ -87,75 +93,58 @@ async def item_page(request: Request, ctx: Ctx) -> Response:
     return await _item_page(request, ctx)
 
 
-async def _owned(request: Request, ctx: Ctx) -> tuple[int | None, Response | None]:
-    item_id = _item_id(request)
-    with ctx.app.store.session() as s:
-        view = queries.item(s, item_id) if item_id is not None else None
-    if view is None:
-        return None, not_found(request, ctx, "such comment")
-    if not ctx.viewer.may_see_member(view.member_id):
-        return None, forbidden(request, ctx, f"item {view.id} of member {view.member_id}")
-    return view.id, None
-
-
 @page(MEMBER_SERVICES, MEMBER)
 async def item_hide(request: Request, ctx: Ctx) -> Response:
-    item_id, refused = await _owned(request, ctx)
-    if refused:
-        return refused
-    assert item_id is not None
+    view = _owned(request, ctx)
+    if isinstance(view, Response):
+        return view
     try:
-        hide(ctx.app.store, ctx.app.platforms, item_id, ctx.viewer)
+        hide(ctx.app.store, ctx.app.platforms, view.id, ctx.viewer)
     except ActionError as exc:
         return await _item_page(request, ctx, status=502, error=str(exc))
-    return back_to(f"/items/{item_id}", ok="hidden")
+    return back_to(f"/items/{view.id}", ok="hidden")
 
 
 @page(MEMBER_SERVICES, MEMBER)
 async def item_review(request: Request, ctx: Ctx) -> Response:
-    item_id, refused = await _owned(request, ctx)
-    if refused:
-        return refused
-    assert item_id is not None
+    view = _owned(request, ctx)
+    if isinstance(view, Response):
+        return view
     form = await read_form(request)
     state = field(form, "state", choices=("removed", "not_a_problem", "open"))
     note = field(form, "note", limit=MAX_NOTE)
     try:
-        review(ctx.app.store, item_id, state, ctx.viewer, note=note)
+        review(ctx.app.store, view.id, state, ctx.viewer, note=note)
     except ActionError as exc:
         return await _item_page(request, ctx, status=400, error=str(exc))
-    return back_to(f"/items/{item_id}", ok=state)
+    return back_to(f"/items/{view.id}", ok=state)
 
 
 @page(MEMBER_SERVICES, MEMBER)
 async def item_case(request: Request, ctx: Ctx) -> Response:
     """Open a new case with this item, or add it to one of the member's open cases."""
-    item_id, refused = await _owned(request, ctx)
-    if refused:
-        return refused
-    assert item_id is not None
+    view = _owned(request, ctx)
+    if isinstance(view, Response):
+        return view
     form = await read_form(request)
     target = field(form, "case_id")
-    with ctx.app.store.session() as s:
-        view = queries.item(s, item_id)
-    assert view is not None
     try:
         if target in ("", "new"):
             title = field(form, "title", limit=300) or \
                 f"{', '.join(LABEL_TITLES.get(label, label) for label in view.labels) or 'Comment'}" \
                 f" from {view.author_name or 'an unknown sender'}"
             case_id = cases.open_case(ctx.app.store, member_id=view.member_id, title=title,
-                                      actor=ctx.viewer.actor, item_ids=[item_id])
+                                      actor=ctx.viewer.actor, item_ids=[view.id])
             return back_to(f"/cases/{case_id}", ok="opened")
-        if not (target.isascii() and target.isdigit()) or len(target) > 17:
+        case_id = parse_id(target)
+        if case_id is None:
             return await _item_page(request, ctx, status=400, error="Choose a case.")
-        case_id = int(target)
         if cases.case_member(ctx.app.store, case_id) != view.member_id:
             return forbidden(request, ctx, f"case {case_id}")
-        cases.add_items(ctx.app.store, case_id, actor=ctx.viewer.actor, item_ids=[item_id])
+        cases.add_items(ctx.app.store, case_id, actor=ctx.viewer.actor, item_ids=[view.id])
     except CaseError as exc:
         return await _item_page(request, ctx, status=400, error=str(exc))
-    return back_to(f"/items/{item_id}", ok="case_added")
+    return back_to(f"/items/{view.id}", ok="case_added")
 
 
 @page(MEMBER_SERVICES, MEMBER)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy import Select, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from watcher.policy import OWN_CONDUCT_LABELS
@@ -209,7 +209,7 @@ def thread(session: Session, view: ItemView) -> tuple[ItemView | None, list[Item
     siblings = list(session.scalars(
         select(ItemRow.id).where(ItemRow.account_id == view.account_id,
                                  or_(ItemRow.parent_external_id == root_id,
-                                     and_(ItemRow.id == view.id)))
+                                     ItemRow.id == view.id))
         .order_by(ItemRow.created_at, ItemRow.id).limit(200)))
     loaded = {v.id: v for v in load_items(session, ([parent] if parent else []) + siblings)}
     return (loaded.get(parent) if parent else None,

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
 
 from watcher import logs
 from watcher.config import Config
@@ -214,9 +215,8 @@ def list_users(store: Store) -> list[UserInfo]:
                          r.disabled, r.created_at) for r in rows]
 
 
-def _user(s: object, username: str) -> WebUserRow:
-    row = s.scalar(select(WebUserRow).where(  # type: ignore[attr-defined]
-        WebUserRow.username == username.strip().lower()))
+def _user(s: Session, username: str) -> WebUserRow:
+    row = s.scalar(select(WebUserRow).where(WebUserRow.username == username.strip().lower()))
     if row is None:
         raise UserError(f"no user {username!r} (see `watcher users list`)")
     return row
