@@ -203,3 +203,20 @@ def test_not_a_problem_is_kept_as_feedback_for_tuning(site: Site, db_url: str, t
     still_open = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     texts = {r["text"] for r in still_open}
     assert "You are a useless idiot." not in texts and "I know where you live." in texts
+
+
+def test_the_inbox_is_ordered_and_cut_in_the_database(site: Site) -> None:
+    from watcher.web import queries
+    from watcher.web.users import MEMBER_SERVICES, Viewer
+
+    ms = Viewer(1, "ms", "ms", MEMBER_SERVICES)
+    flt = queries.InboxFilter(state="all")
+    with site.store.session() as s:
+        every, total = queries.inbox(s, ms, flt)
+        first_two, total_again = queries.inbox(s, ms, flt, limit=2)
+    assert total == total_again == len(every) == 4
+    assert [v.id for v in first_two] == [v.id for v in every[:2]]
+    expected = sorted(every, key=lambda v: (queries.SEVERITY_RANK[v.severity],
+                                            -v.created_at.timestamp(), -v.id))
+    assert [v.id for v in every] == [v.id for v in expected]
+    assert {v.severity for v in first_two} == {"urgent"}

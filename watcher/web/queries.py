@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, exists, func, or_, select
+from sqlalchemy import Select, case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from watcher.policy import OWN_CONDUCT_LABELS
@@ -29,6 +29,8 @@ from watcher.store.models import (
 from watcher.web.users import Viewer
 
 SEVERITY_RANK = {"urgent": 0, "high": 1, "normal": 2, "info": 3}
+#: Where a severity the table does not know sorts: last.
+UNKNOWN_RANK = 9
 #: What a person can decide about a flagged item, and how the pages say it.
 REVIEW_STATES = {"hidden": "Hidden on the platform", "removed": "Removed",
                  "not_a_problem": "Not a problem"}
@@ -76,8 +78,8 @@ class ItemView:
     @property
     def severity(self) -> str:
         """The most urgent of its findings' severities ("normal" with none)."""
-        return min((f.severity for f in self.findings), key=lambda s: SEVERITY_RANK.get(s, 9),
-                   default="normal")
+        return min((f.severity for f in self.findings),
+                   key=lambda s: SEVERITY_RANK.get(s, UNKNOWN_RANK), default="normal")
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -118,10 +120,8 @@ def _third_party_flagged() -> Select:
             .where(ItemRow.is_own.is_(False), FindingRow.label.notin_(OWN_CONDUCT_LABELS)))
 
 
-def inbox(session: Session, viewer: Viewer, flt: InboxFilter, *, limit: int = PAGE_SIZE
-          ) -> tuple[list[ItemView], int]:
-    """Return the flagged third-party items ``viewer`` may see that match ``flt``, most
-    urgent first and then newest, at most ``limit`` of them, and how many match in all."""
+def _matching(viewer: Viewer, flt: InboxFilter) -> Select:
+    """The ids of the flagged third-party items ``viewer`` may see that match ``flt``."""
     q = scope_members(_third_party_flagged(), viewer, AccountRow.member_id)
     if flt.member:
         q = q.where(AccountRow.member_id == flt.member)
@@ -134,11 +134,28 @@ def inbox(session: Session, viewer: Viewer, flt: InboxFilter, *, limit: int = PA
         q = q.where(~reviewed)
     elif flt.state == "done":
         q = q.where(reviewed)
-    ids = [i for (i,) in session.execute(q.distinct())]
-    views = load_items(session, ids)
-    views.sort(key=lambda v: (SEVERITY_RANK.get(v.severity, 9), -v.created_at.timestamp(),
-                              -v.id))
-    return views[:limit], len(views)
+    return q.distinct()
+
+
+def inbox(session: Session, viewer: Viewer, flt: InboxFilter, *, limit: int = PAGE_SIZE
+          ) -> tuple[list[ItemView], int]:
+    """Return the flagged third-party items ``viewer`` may see that match ``flt``, most
+    urgent first (by the most urgent of all an item's findings) and then newest, at most
+    ``limit`` of them, and how many match in all.
+
+    Ordered and cut in the database: only the shown items are loaded, however many have
+    been dealt with over the years."""
+    matching = _matching(viewer, flt).subquery()
+    rank = case(SEVERITY_RANK, value=FindingRow.severity, else_=UNKNOWN_RANK)
+    ranks = (select(FindingRow.item_id, func.min(rank).label("rank"))
+             .group_by(FindingRow.item_id).subquery())
+    ids = list(session.scalars(
+        select(ItemRow.id).join(matching, matching.c.id == ItemRow.id)
+        .join(ranks, ranks.c.item_id == ItemRow.id)
+        .order_by(ranks.c.rank, ItemRow.created_at.desc(), ItemRow.id.desc()).limit(limit)))
+    total = session.scalar(select(func.count()).select_from(matching)) or 0
+    views = {v.id: v for v in load_items(session, ids)}
+    return [views[i] for i in ids], total
 
 
 def load_items(session: Session, ids: Sequence[int]) -> list[ItemView]:
@@ -226,6 +243,5 @@ def open_cases(session: Session, member_id: str) -> list[tuple[int, str]]:
 
 def inbox_counts(session: Session, viewer: Viewer) -> int:
     """How many flagged items wait for a decision, for the navigation badge."""
-    q = scope_members(_third_party_flagged(), viewer, AccountRow.member_id).where(
-        ~exists().where(ItemReviewRow.item_id == ItemRow.id))
-    return session.scalar(select(func.count()).select_from(q.distinct().subquery())) or 0
+    return session.scalar(select(func.count()).select_from(
+        _matching(viewer, InboxFilter()).subquery())) or 0
