@@ -869,13 +869,9 @@ img { display: block; width: 100%; max-width: 100%; height: auto; }
 {% endif %}
 <h2>About these numbers</h2>
 <ul class="note">
-<li>A comment is counted in the month it was posted ({{ timezone }} time).</li>
-<li>A comment can carry more than one label, so the labels can add up to more than the
-flagged comments.</li>
-<li>A repeat sender sent two or more flagged comments in the month: to one member, or, in
-the group's totals, to any of the group's members.</li>
-<li>This summary never quotes what was said. Member services hold the evidence for every
-flagged comment and case.</li>
+{% for note in about %}
+<li>{{ note }}</li>
+{% endfor %}
 </ul>
 <p class="note">Made {{ made }} by Councillor Watcher.</p>
 </main>
@@ -914,6 +910,18 @@ def heading(group: GroupSummary) -> str:
     return "Members with no group" if group.name == NO_GROUP else group.name
 
 
+def about_notes(timezone: str) -> tuple[str, ...]:
+    """What the summary's numbers mean, said under every copy of it (email, file, the
+    dashboard), given the council's time zone."""
+    return (f"A comment is counted in the month it was posted ({timezone} time).",
+            "A comment can carry more than one label, so the labels can add up to more than "
+            "the flagged comments.",
+            "A repeat sender sent two or more flagged comments in the month: to one member, "
+            "or, in the group's totals, to any of the group's members.",
+            "This summary never quotes what was said. Member services hold the evidence for "
+            "every flagged comment and case.")
+
+
 def render_html(report: MonthlyReport, group: GroupSummary, chart_list: Sequence[Chart],
                 src: Any) -> str:
     """Given a report, one of its groups, its charts and a function from a chart to the
@@ -927,7 +935,7 @@ def render_html(report: MonthlyReport, group: GroupSummary, chart_list: Sequence
         glance=glance_rows(group.current, group.previous),
         timing=timing_lines(group.current), charts=chart_list, captions=CHART_CAPTIONS, src=src,
         change=change_text, timing_of=timing_lines, sender_name=_sender_name,
-        platform=platform_title, timezone=report.timezone,
+        platform=platform_title, about=about_notes(report.timezone),
         member_rows=lambda m: glance_rows(m.current, m.previous, keep_zero=False),
         made=report.generated_at.astimezone(zone).strftime("%d %b %Y at %H:%M"))
 
