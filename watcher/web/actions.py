@@ -15,6 +15,7 @@ from watcher.errors import CredentialError, HideNotSupported, PlatformError, Wat
 from watcher.pipeline import account_from_row, item_from_row
 from watcher.store import Store, record_action
 from watcher.store.models import AccountRow, ItemReviewRow, ItemRow
+from watcher.web.queries import REVIEW_STATES
 from watcher.web.users import Viewer
 
 log = logs.get(__name__)
@@ -72,7 +73,7 @@ def review(store: Store, item_id: int, state: str, viewer: Viewer, *, note: str 
     """Record a decision about an item (``hidden``, ``removed``, ``not_a_problem``, or
     ``open`` to undo one) with who made it. Raises ActionError for an unknown state, an
     unknown item or a note over ``MAX_NOTE`` characters."""
-    if state not in ("hidden", "removed", "not_a_problem", "open"):
+    if state not in (*REVIEW_STATES, "open"):
         raise ActionError(f"unknown decision {state!r}")
     if len(note) > MAX_NOTE:
         raise ActionError(f"the note is too long: at most {MAX_NOTE} characters")

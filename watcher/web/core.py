@@ -30,6 +30,7 @@ from watcher.config import Config
 from watcher.domain import platform_name
 from watcher.store import Store, record_action
 from watcher.web import users
+from watcher.web.queries import REVIEW_STATES, inbox_counts
 from watcher.web.users import ROLE_TITLES, Viewer
 
 log = logs.get(__name__)
@@ -104,6 +105,7 @@ def make_env(config: Config, clock: Callable[[], datetime] | None = None
         severity=lambda v: SEVERITY_TITLES.get(v, str(v).capitalize()),
         platform=platform_name,
         role=lambda v: ROLE_TITLES.get(v, v),
+        review=lambda v: REVIEW_STATES.get(v, v),
         safe_url=messages.safe_link)
     return env
 
@@ -111,12 +113,10 @@ def make_env(config: Config, clock: Callable[[], datetime] | None = None
 def render(request: Request, app: WebApp, template: str, ctx: Ctx | None = None,
            status: int = 200, **values: Any) -> HTMLResponse:
     """Render a page with the signed-in user (if any), their CSRF token and the nav."""
-    from watcher.web import queries
-
     nav_count = 0
     if ctx is not None and ctx.viewer.works_items:
         with app.store.session() as s:
-            nav_count = queries.inbox_counts(s, ctx.viewer)
+            nav_count = inbox_counts(s, ctx.viewer)
     html = app.env.get_template(template).render(
         request_path=request.url.path, viewer=ctx.viewer if ctx else None,
         csrf=ctx.csrf if ctx else "", nav_count=nav_count, **values)

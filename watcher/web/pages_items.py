@@ -84,7 +84,7 @@ async def _item_page(request: Request, ctx: Ctx, *, status: int = 200, error: st
                   title=f"Comment on {view.member_name}'s {platform_name(view.platform)}",
                   item=view, parent=parent, thread=thread, history=history,
                   open_cases=open_cases, ok=ok or flash_ok, error=error or flash_error,
-                  max_note=MAX_NOTE, review_states=queries.REVIEW_STATES)
+                  max_note=MAX_NOTE)
 
 
 @page(MEMBER_SERVICES, MEMBER)

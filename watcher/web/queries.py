@@ -32,7 +32,7 @@ SEVERITY_RANK = {"urgent": 0, "high": 1, "normal": 2, "info": 3}
 #: Where a severity the table does not know sorts: last.
 UNKNOWN_RANK = 9
 #: What a person can decide about a flagged item, and how the pages say it.
-REVIEW_STATES = {"hidden": "Hidden on the platform", "removed": "Removed",
+REVIEW_STATES = {"hidden": "Hidden", "removed": "Removed",
                  "not_a_problem": "Not a problem"}
 INBOX_STATES = ("open", "done", "all")
 PAGE_SIZE = 50
