@@ -22,12 +22,14 @@ from pathlib import Path
 import numpy as np
 
 from detectors.semantic import bert_feeds, cores, load_session, load_tokenizer
+from detectors.text import emoji_as_words
 from watcher.domain import TEXT_LABELS
 from watcher.errors import DetectorError
 
 MODEL_DIR = Path(__file__).resolve().parent / "models" / "council"
 LABELS_FILE = "labels.json"
-FORMAT = 1
+#: 2: the model reads emoji as words (``text.emoji_as_words``); format 1 read each as [UNK].
+FORMAT = 2
 # One comment per run: the int8 model quantises activations with one scale for the whole
 # batch, so in a batch a comment's probability would depend on the comments beside it (and on
 # their padding). One at a time, a comment always gets the same score; at these lengths it is
@@ -73,14 +75,14 @@ class CouncilModel:
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         """Given texts, return float32 probabilities of shape (len(texts), len(labels)), in the
-        order of ``labels``. Text beyond ``max_tokens`` word pieces is not read: split long
-        texts with ``semantic.split_windows`` first. Raises ``DetectorError`` if onnxruntime
-        fails."""
+        order of ``labels``. Emoji are read as their names. Text beyond ``max_tokens`` word
+        pieces is not read: split long texts with ``semantic.split_windows`` first. Raises
+        ``DetectorError`` if onnxruntime fails."""
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         if not texts:
             return out
         limit = self.max_tokens * _CHARS_PER_TOKEN
-        encodings = self._tokenizer.encode_batch([t[:limit] for t in texts])
+        encodings = self._tokenizer.encode_batch([emoji_as_words(t[:limit]) for t in texts])
         ids = [e.ids for e in encodings]
         try:
             if self._pool is None or len(ids) < 2:

@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+import emoji
+
 from detectors.base import Context, TextClassifier
 from watcher.domain import TEXT_LABELS, Classification, Finding, Item, Severity
 
@@ -390,6 +392,18 @@ DEFAULT_THRESHOLDS: Mapping[str, float] = {
     "personal_data": 0.5,
 }
 
+
+
+def emoji_as_words(text: str) -> str:
+    """Given a (normalised) text, return it with each emoji replaced by its CLDR name in
+    words ("🔪" -> " kitchen knife "). The council model's word-piece vocabulary has no
+    emoji: each one read as the same unknown token, so a megaphone in a protest call
+    weighed like a knife or a coffin in a threat."""
+    if emoji.emoji_count(text) == 0:
+        return text
+    named = emoji.replace_emoji(
+        text, replace=lambda _chars, data: " " + data["en"].strip(":").replace("_", " ") + " ")
+    return re.sub(r" {2,}", " ", named).strip()
 
 
 def labels_over(scores: Mapping[str, float], thresholds: Mapping[str, float]) -> list[str]:

@@ -53,7 +53,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from detectors.semantic import CONTRAST_PATTERNS, THREAT_PATTERNS, split_windows  # noqa: E402
-from detectors.text import normalise  # noqa: E402
+from detectors.text import emoji_as_words, normalise  # noqa: E402
 from watcher.models import sha256_file as sha256  # noqa: E402
 
 OUT_DIR = REPO / "detectors" / "models" / "council"
@@ -66,12 +66,23 @@ FRESH2_SET = REPO / "tests" / "data" / "council_fresh2.jsonl"
 #: Training files of which one row in CALIBRATION_SHARE (by a hash of its id) is kept back with
 #: the tuning half to choose thresholds: 124 civil comments alone make a 1% budget one comment.
 CIVIL_FILE = "civil_hard.jsonl"
-CALIBRATION_FILES = ("threats_diverse.jsonl", CIVIL_FILE, "implicit_pairs.jsonl")
+CALIBRATION_FILES = ("threats_diverse.jsonl", CIVIL_FILE, "implicit_pairs.jsonl",
+                     "council_train7.jsonl")
 CALIBRATION_SHARE = 5
+#: Training sources whose writers saw a fresh set: civil_hard's looked at the first to avoid
+#: repeating it, and the threat bank was extended in sessions that read both sets' errors.
+FRESH_SEEN_BY = (CIVIL_FILE, "bank")
 LABELS = ("offensive", "threat", "defamation", "personal_data")
 MAX_TOKENS = 128
-EPOCHS = 6
+EPOCHS = 4
+#: Targets 0.05 and 0.95 instead of 0 and 1. Without it the model grew sure of spurious cues
+#: (a megaphone emoji, "if you want") and scored such civil comments 0.99, above every
+#: threshold; with it, on the development sets, more threats are found for fewer civil
+#: comments flagged (session 6, in the CHANGELOG).
+LABEL_SMOOTHING = 0.1
 BATCH = 32
+#: Batches sorted by length together (see ``bucketed_batches``).
+BUCKET_POOL = 50
 LEARNING_RATE = 5e-5
 SEED = 20261124
 OPSET = 17
@@ -89,8 +100,11 @@ four-label output layer, exported to ONNX and quantised to int8 (see README.md).
 # MatMul: the speed-up. Gather: the 30,522 x 384 token-embedding table, 47 MB of the 90 MB in
 # fp32; quantising it makes the file small enough to ship in the repository.
 QUANT_OPS = ["MatMul", "Gather"]
-#: The share of civil kept-back comments (no label) a label's threshold may flag.
-CIVIL_BUDGET = 0.01
+#: The share of civil kept-back comments (no label) a label's threshold may flag. Threat's
+#: is the target's 2%: its civil kept-back rows are mostly look-alikes written to be mistaken
+#: for threats (sympathy, electoral idioms, figurative violence), harder than the civil
+#: political comments the target counts, and at 1% its threshold gave up half the threats.
+CIVIL_BUDGET = {"offensive": 0.01, "threat": 0.02, "defamation": 0.01, "personal_data": 0.01}
 #: The int8 model's probabilities may differ from the torch one's by this much on average.
 MAX_INT8_DIFF = 0.02
 
@@ -174,8 +188,8 @@ def load_rows() -> tuple[list[dict], list[dict], dict[str, str]]:
     files = sorted(TRAINING_DIR.glob("*.jsonl")) + [DEV_SET]
     evaluation = read_jsonl(EVAL_SET)
     held_out = {normalise(r["text"]) for r in evaluation if is_held_out(r["id"])}
-    held_out |= {normalise(r["text"]) for r in read_jsonl(FRESH_SET)}
-    held_out |= {normalise(r["text"]) for r in read_jsonl(FRESH2_SET)}
+    fresh = {normalise(r["text"]) for r in read_jsonl(FRESH_SET)}
+    fresh |= {normalise(r["text"]) for r in read_jsonl(FRESH2_SET)}
     kept = [{"text": normalise(r["text"]), "labels": set(r["labels"])}
             for r in evaluation if not is_held_out(r["id"])]
     candidates = []
@@ -185,17 +199,23 @@ def load_rows() -> tuple[list[dict], list[dict], dict[str, str]]:
                 kept.append({"text": normalise(row["text"]), "labels": set(row["labels"]),
                              "calibration": path.name})
             else:
-                candidates.append((row["text"], set(row["labels"])))
-    candidates += [(text, {"threat"}) for text in THREAT_PATTERNS]
-    candidates += [(text, set()) for text in CONTRAST_PATTERNS]
-    rows, seen = [], held_out | {r["text"] for r in kept}
+                candidates.append((path.name, row["text"], set(row["labels"])))
+    candidates += [("bank", text, {"threat"}) for text in THREAT_PATTERNS]
+    candidates += [("bank", text, set()) for text in CONTRAST_PATTERNS]
+    rows, seen = [], held_out | fresh | {r["text"] for r in kept}
     # Some training files were written from prompts that quoted phrases of held-out rows
     # (see scripts/training_data/README.md): any row sharing a run of four words with a
-    # held-out row is left out, so at least no near-copy is trained on.
+    # held-out row is left out, so at least no near-copy is trained on. The fresh sets were
+    # written apart from the training sources but those in FRESH_SEEN_BY, whose rows sharing
+    # four words with a fresh set are left out too. In the others a shared run ("know where
+    # you live") is the language, not a copy, and leaving them out dropped a third of the
+    # threats.
     near = {gram for text in held_out for gram in four_grams(text)}
-    for text, labels in candidates:
+    near_fresh = near | {gram for text in fresh for gram in four_grams(text)}
+    for source, text, labels in candidates:
         key = normalise(text)
-        if key not in seen and not (four_grams(key) & near):
+        grams = near_fresh if source in FRESH_SEEN_BY else near
+        if key not in seen and not (four_grams(key) & grams):
             seen.add(key)
             rows.append({"text": key, "labels": labels})
     order = np.random.default_rng(SEED).permutation(len(rows))
@@ -213,18 +233,20 @@ def four_grams(text: str) -> set[tuple[str, ...]]:
 
 
 def choose_threshold(probs: np.ndarray, y: np.ndarray, clean: np.ndarray, target: float,
-                     others: np.ndarray, veto: np.ndarray) -> tuple[float, float, float]:
+                     budget: float, others: np.ndarray, veto: np.ndarray
+                     ) -> tuple[float, float, float]:
     """Choose a label's threshold for the model as the default engine runs it.
 
     Given kept-back probabilities for a label, its 0/1 truth, which rows carry no label at all
-    (civil comments), a precision target, which rows the engine's other stages (rules,
+    (civil comments), a precision target, the share of civil rows the model may add, which
+    rows the engine's other stages (rules,
     tox-block) already flag with this label, and which rows the rules veto for it (contact
     details judged public), return (threshold, precision, recall) of the whole engine: the
     lowest threshold (0.5 at least) at which the engine's precision reaches ``target`` while
-    the model adds at most ``CIVIL_BUDGET`` of the civil rows to what the other stages flag.
+    the model adds at most ``budget`` of the civil rows to what the other stages flag.
     That is the threshold with the most recall."""
     best = 0.99
-    allowed = int(CIVIL_BUDGET * clean.sum())
+    allowed = int(budget * clean.sum())
     # Every candidate is checked, not only down to the first failure: precision over the top
     # few rows is noise.
     for threshold in sorted(set(np.round(probs[probs >= 0.5], 4)), reverse=True):
@@ -320,11 +342,12 @@ def main() -> None:
 
     rows, kept_rows, sources = load_rows()
     # What the product reads: windows of the normalised text (a short comment is one window).
-    texts = [split_windows(r["text"])[0] for r in rows]
+    # Emoji as their names, as CouncilModel.predict reads them.
+    texts = [emoji_as_words(split_windows(r["text"])[0]) for r in rows]
     y = torch.tensor([[label in r["labels"] for label in LABELS] for r in rows],
                      dtype=torch.float32)
     train_idx = np.arange(len(rows))
-    val_texts = [split_windows(r["text"])[0] for r in kept_rows]
+    val_texts = [emoji_as_words(split_windows(r["text"])[0]) for r in kept_rows]
     val_y = np.array([[label in r["labels"] for label in LABELS] for r in kept_rows], dtype=float)
     if args.rethreshold:
         previous = json.loads((args.out / "labels.json").read_text(encoding="utf-8"))
@@ -343,7 +366,7 @@ def main() -> None:
                              for r in kept_rows])
         threshold, p, r = choose_threshold(
             int8_probs[rows_for, j], val_y[rows_for, j], val_y[rows_for].sum(axis=1) == 0,
-            TARGET_PRECISION[label], others[rows_for, j], veto[rows_for, j])
+            TARGET_PRECISION[label], CIVIL_BUDGET[label], others[rows_for, j], veto[rows_for, j])
         labels_out[label] = {"threshold": round(threshold, 4), "engine_kept_back_precision": round(p, 4),
                              "engine_kept_back_recall": round(r, 4),
                              "training_positives": int(y[train_idx, j].sum())}
@@ -352,7 +375,7 @@ def main() -> None:
 
     shutil.copyfile(src / "tokenizer.json", args.out / "tokenizer.json")
     (args.out / "LICENSE").write_text(NOTICE + apache_text(), encoding="utf-8")
-    meta = {"format": 1, "labels": labels_out, "max_tokens": MAX_TOKENS, "epochs": args.epochs,
+    meta = {"format": 2, "labels": labels_out, "max_tokens": MAX_TOKENS, "epochs": args.epochs,
             "rows": len(rows), "kept_back_rows": len(kept_rows), "sources": sources,
             "int8_mean_difference": round(diff, 4), "made_by": "scripts/train_council_model.py"}
     (args.out / "labels.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
@@ -375,14 +398,15 @@ def train_and_export(args, src, rows, texts, y, batch, val_texts):  # type: igno
                                                    total_steps=steps, pct_start=0.1)
     rng = np.random.default_rng(SEED)
     started = time.monotonic()
+    lengths = np.array([len(texts[i].split()) for i in train_idx])  # words: close enough
     for epoch in range(args.epochs):
         model.train()
         order = rng.permutation(train_idx)
         total = 0.0
-        for start in range(0, len(order), BATCH):
-            idx = order[start : start + BATCH]
+        for idx in bucketed_batches(order, lengths, rng):
             optimiser.zero_grad()
-            loss = loss_fn(model.logits(*batch([texts[i] for i in idx])), y[idx])
+            target = y[idx] * (1 - LABEL_SMOOTHING) + LABEL_SMOOTHING / 2
+            loss = loss_fn(model.logits(*batch([texts[i] for i in idx])), target)
             loss.backward()
             optimiser.step()
             schedule.step()
@@ -414,6 +438,21 @@ def train_and_export(args, src, rows, texts, y, batch, val_texts):  # type: igno
     if diff > MAX_INT8_DIFF:
         raise SystemExit(f"int8 model differs from torch by {diff:.3f} > {MAX_INT8_DIFF}")
     return int8_probs, diff
+
+
+def bucketed_batches(order: np.ndarray, lengths: np.ndarray, rng: np.random.Generator
+                     ) -> list[np.ndarray]:
+    """Given the epoch's shuffled row order and each row's length, return batches of rows of
+    similar length in random order. A batch is padded to its longest row, so mixing a
+    60-word rant with one-word replies wastes most of the work: sorting within pools of
+    ``BUCKET_POOL`` batches halves an epoch and keeps the batches' order random."""
+    batches = []
+    pool = BATCH * BUCKET_POOL
+    for start in range(0, len(order), pool):
+        chunk = order[start : start + pool]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches += [chunk[i : i + BATCH] for i in range(0, len(chunk), BATCH)]
+    return [batches[i] for i in rng.permutation(len(batches))]
 
 
 def run_int8(path: Path, texts: list[str], batch) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -455,7 +494,8 @@ Used by `detectors/council.py`. Gives a probability per contract label for a com
   `tests/data/council_eval.jsonl` and one in {CALIBRATION_SHARE} rows of
   {", ".join(f"`{name}`" for name in CALIBRATION_FILES)}, kept back from training; the held-out
   half, `tests/data/council_fresh.jsonl` and `council_fresh2.jsonl` are never seen.
-* **How**: `scripts/train_council_model.py`, {meta['epochs']} epochs, torch {torch.__version__},
+* **How**: `scripts/train_council_model.py`, {meta['epochs']} epochs, label smoothing
+  {LABEL_SMOOTHING}, emoji read as their names, torch {torch.__version__},
   transformers {transformers.__version__}, Python {platform.python_version()}. The int8 model's
   probabilities differ from the torch one's by {meta['int8_mean_difference']} on average on the
   kept-back rows; the thresholds are chosen on the int8 model's own probabilities.

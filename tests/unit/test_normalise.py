@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from detectors.text import normalise, normalise_mapped
+from detectors.text import emoji_as_words, normalise, normalise_mapped
 
 # (input, expected normalised output)
 CASES: list[tuple[str, str]] = [
@@ -116,3 +116,23 @@ def test_one_megabyte_is_linear_time(unit: str) -> None:
     assert result  # processed, not crashed
     # Measured at 0.1-0.5 s; a quadratic regex would take minutes.
     assert elapsed < 10.0
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("burn 🔥🏠", "burn fire house"),
+    ("honk if you want it gone 📣", "honk if you want it gone megaphone"),
+    ("👍🏽 well done", "thumbs up medium skin tone well done"),
+    ("see you soon ⚰️", "see you soon coffin"),
+    ("no emoji here", "no emoji here"),
+    ("", ""),
+])
+def test_emoji_are_read_as_their_names(text: str, expected: str) -> None:
+    # What the council model reads: its vocabulary has no emoji, so each was one unknown token.
+    assert emoji_as_words(text) == expected
+
+
+def test_emoji_names_on_a_megabyte_of_emoji_are_linear_time() -> None:
+    started = time.perf_counter()
+    out = emoji_as_words("🔪" * 250_000)
+    assert out.startswith("kitchen knife kitchen knife")
+    assert time.perf_counter() - started < 10.0

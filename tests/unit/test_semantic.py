@@ -32,15 +32,16 @@ FPR_CEILING = 0.05
 # tests/data/council_fresh.jsonl (200 threats, 200 civil, written by a helper that read
 # nothing of the project; never trained on): measured recall 0.66, civil flagged 0.025 in
 # session 3. Session 5 read its misses and wrote the menace stage and structural rules after
-# them, so it is a development set now: recall 0.895 (with the retrained model), civil 0.025.
+# them, so it is a development set now: recall 0.895 (with the retrained model), civil 0.025;
+# session 6 (model retrained with council_train7, label smoothing, emoji as words): 0.935, 0.040.
 FRESH_SET_RECALL_FLOOR = 0.85
 FRESH_SET_CIVIL_CEILING = 0.04
 # tests/data/council_fresh2.jsonl (250 threats, 250 civil), written in session 5 by a helper
 # that read nothing of the project, after the menace stage was designed. First measurement
 # (blind): recall 0.800 (0.692 before the menace stage), civil flagged 0.060 (0.048 before);
 # after fixing three idioms its errors showed ("dead in the water"): 0.800 and 0.052; with the
-# council model retrained on council_train6.jsonl: 0.840 and 0.056.
-FRESH2_RECALL_FLOOR = 0.80
+# council model retrained on council_train6.jsonl: 0.840 and 0.056; session 6: 0.900, 0.044.
+FRESH2_RECALL_FLOOR = 0.85
 FRESH2_CIVIL_CEILING = 0.07
 
 # Threats, harm wishes and intimidation (written for this project; in no bank).
