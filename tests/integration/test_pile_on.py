@@ -162,8 +162,10 @@ def test_a_repeat_senders_history_is_in_the_later_alert_about_them(db_url: str,
     day = 86400.0
     timeline = [
         SimPost(0, "facebook", FB, "111_1", "Bins."),
-        SimComment(10, "facebook", FB, "1_r1", "111_1", "Nice to see you at the fete.", "52",
-                   "Bob"),
+        # A civil first comment. (Session 6's council model calls the bare "Nice to see you
+        # at the fete." a watching threat, 0.93: a known false positive, in the CHANGELOG.)
+        SimComment(10, "facebook", FB, "1_r1", "111_1",
+                   "Thanks for coming to the fete, the kids loved it.", "52", "Bob"),
         SimComment(20, "facebook", FB, "1_r2", "111_1", "You are a useless idiot.", "52", "Bob"),
         SimComment(day + 10, "facebook", FB, "1_r3", "111_1",
                    "You absolute moron, resign now.", "52", "Bob"),
