@@ -43,6 +43,14 @@ _NEGATION_WORDS = (
     r"didn't|can't|cant|shouldn't|wouldn't|nothing"
 )
 _POSITIVE_WORD = rf"(?!(?:{_NEGATION_WORDS})\b){_WORD}"
+# Words of recovery and sympathy: "hope your dad recovers from the cancer" is a kind wish, so a
+# wish of harm may not pass through them on its way to the illness.
+_RECOVERY_WORDS = (
+    r"beats?|beating|beaten|recovers?|recovering|recovery|survives?|surviving|fights?|fighting|"
+    r"better|well|wellness|through|from|after|over|free|clear|remission|scare|treatment|"
+    r"treated|heal|heals|healing|mend|mends|pull|pulls|sorry|sympathies|thoughts|prayers"
+)
+_WISH_WORD = rf"(?!(?:{_NEGATION_WORDS}|{_RECOVERY_WORDS})\b){_WORD}"
 
 
 def _gap(n: int, word: str = _WORD) -> str:
@@ -223,6 +231,8 @@ _HARM_OUTCOMES = (
     r"chokes?", r"raped", r"assaulted", r"knifed", r"glassed", r"set on fire", r"torched",
     r"in a (?:ditch|box|coffin|body bag|wheelchair)", r"in hospital", r"crash(?:es)?",
     r"kill (?:you|him|her|them)", r"a bullet", r"bullet", r"disappears?", r"six feet under",
+    r"(?:a |another )?heart attack", r"(?:a |another )?stroke(?! of)", r"(?:a )?(?:brain )?tumou?r",
+    r"(?:an )?aneurysm", r"(?:a )?brain bleed",
 )
 _DESERVED_HARM = (
     r"a bullet", r"bullet", r"shot", r"hanged", r"hung", r"strung up", r"killed", r"dead",
@@ -294,6 +304,13 @@ _THREAT_RULES: tuple[Rule, ...] = (
     _rule("threat", 0.55, "violent words aimed at a person",
           r"\b(?:kill|hurt|burn)(?:s|ed|ing)? (?:you|u|ya|him|her)\b"
           r"(?! out to dry| laughing| with kindness| to say| off)"),
+    # "cut" alone is mostly budgets and slack ("we'll cut you some slack", "cut you off"):
+    # only a first-person "cut you" that ends there, or goes on to a blade, is a threat.
+    _rule("threat", 0.9, "threat of violence",
+          r"\b(?:i'?m|im|i'?ll|ill|i will|i'?m going to|im going to|gonna|going to|we'?ll|we will|"
+          r"i swear i'?ll|someone'?s going to|someone will|someone should) (?:fucking )?cut "
+          r"(?:you|u|ya|him|her)(?:(?= *(?:[,.!?]|$| you | with (?:a|my|this) (?:knife|blade|"
+          r"stanley))))"),
     _rule("threat", 0.95, "threat to hunt the member down",
           r"\bhunt(?:ed|ing|s)? (?:you|u|ya|him|her|them|the lot of you) down\b"),
     _rule("threat", 0.85, "threat to find the member",
@@ -312,7 +329,7 @@ _THREAT_RULES: tuple[Rule, ...] = (
     _rule("threat", 0.95, "wish of death or harm",
           rf"\b(?:hope|hoping|hopefully|wish|wishing|pray|praying|can't wait till|can't wait "
           rf"until)\b(?: that)?(?: {_POSITIVE_WORD})? (?:you|u|ya|someone|somebody|some1|he|she"
-          rf"|they|your|ur|his|her|their|one day you|cllr|councillor)\b{_gap(4, _POSITIVE_WORD)}"
+          rf"|they|your|ur|his|her|their|one day you|cllr|councillor)\b{_gap(4, _WISH_WORD)}"
           rf" (?:gets? |get |is |are |were |was |will |'ll )?{_alt(_HARM_OUTCOMES)}\b"),
     _rule("threat", 0.95, "wish of death or harm",
           r"\b(?:love|like|want|pay|wait|glad|happy) to see (?:you|u|ya|him|her|them|the lot of"
@@ -344,6 +361,19 @@ _THREAT_RULES: tuple[Rule, ...] = (
           r"(?:bridge|cliff|building|roof))\b(?! laughing| with laughter)"),
     _rule("threat", 0.75, "wish of harm",
           r"\b(?:rot|burn|roast) in hell\b"),
+    # "Pity that stroke didn't finish you off": regret that an illness or accident spared them.
+    _rule("threat", 0.9, "wish of death",
+          r"\b(?:shame|pity|gutted|sad|unlucky|too bad|a pity|a shame|sorry)(?: that)? (?:the|that|"
+          r"your|ur|his|her|their|this) (?:[a-z]+ )?(?:stroke|heart attack|cancer|tumou?r|"
+          r"illness|crash|accident|fall|fire|covid|car crash|bus|ambulance|operation|surgery)s? "
+          r"(?:didn'?t|did not|never|failed to|couldn'?t|could not|wasn'?t enough to) "
+          r"(?:finish|kill|get|take|do|see) (?:you|u|ya|him|her|them)(?: off| in| out)?\b"),
+    # "Heard you've been poorly. Good. Hope it spreads.": glad of an illness, wishing it worse.
+    _rule("threat", 0.85, "wish of harm",
+          r"\b(?:poorly|(?:been|feeling|fallen|seriously|terminally|gravely|so|very) ill|sick|unwell|cancer|tumou?r|diagnos[a-z]*|in hospital|stroke|heart "
+          r"attack|chemo)\b.{0,80}?\bhope (?:it|the [a-z]+) (?:spreads|gets"
+          r" worse|comes back|kills (?:you|him|her)|finishes (?:you|him|her) off|takes (?:you|him|"
+          r"her))\b"),
     _rule("threat", 0.85, "tells the member they are dead",
           r"\b(?:you'?re|you are|ur|you r|u r|your|he'?s|she'?s) (?:a )?dead(?: (?:man|woman|meat"
           r"|men))?\b(?! (?:wrong|right|on|set|serious|to|against|certain|sure|good|boring|lucky"

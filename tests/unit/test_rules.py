@@ -588,3 +588,33 @@ def test_registry_rejects_unknown_engines(engine: str) -> None:
 def test_british_slurs_and_slang_insults(text: str, offensive: bool) -> None:
     score = RulesClassifier().classify_one(text).scores["offensive"]
     assert (score >= 0.8) is offensive, (text, score)
+
+
+@pytest.mark.parametrize(("text", "threat"), [
+    # Wishes of illness, and regret that an illness spared them.
+    ("I hope you have a heart attack in the middle of the budget vote", True),
+    ("hope you get a brain tumour", True),
+    ("Pity that stroke didn't finish you off last year", True),
+    ("Shame the heart attack didn't take you.", True),
+    ("Heard you've been poorly. Good. Hope it spreads.", True),
+    # Sympathy passes through recovery words on its way to the illness: not a wish of harm.
+    ("hope your mum beats cancer", False),
+    ("Hope your dad recovers from the cancer soon", False),
+    ("hoping you get better after the heart attack", False),
+    ("Sorry to read about your stroke Brian. You've always been a fighter, you'll beat this.",
+     False),
+    ("Hope you have a stroke of luck at the count", False),
+    ("Heard you've been poorly. Hope it clears up soon.", False),
+    ("Ill thought out scheme, hope it gets worse so people notice", False),
+    ("Hope the new recycling scheme spreads to every ward", False),
+    # "cut you": a blade, not a budget.
+    ("Im going to cut you, you sneaky little weasel", True),
+    ("I'll cut you with a knife", True),
+    ("we'll cut you some slack", False),
+    ("I'm going to cut you off if you keep interrupting", False),
+    ("they're going to cut you out of the budget", False),
+    ("I'm going to cut you a cheque for the fete", False),
+])
+def test_illness_wishes_and_blade_threats(text: str, threat: bool) -> None:
+    score = RulesClassifier().classify_one(text).scores["threat"]
+    assert (score >= 0.8) is threat, (text, score)
