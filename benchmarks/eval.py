@@ -13,7 +13,8 @@ stretched letters, emoji).
 Stages can be compared: ``--engine rules`` (rules alone), ``rules+model`` (rules and
 tox-block), ``default`` (rules, tox-block and the council model).
 
-Run: ``.venv/bin/python benchmarks/eval.py [--engine default] [--set eval|dev|fresh] [--errors]``
+Run: ``.venv/bin/python benchmarks/eval.py [--engine default] [--set eval|dev|fresh|fresh2|fresh3]
+[--errors]``
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ from watcher.domain import TEXT_LABELS  # noqa: E402
 
 SETS = {"eval": ROOT / "tests/data/council_eval.jsonl", "dev": ROOT / "tests/data/council_dev.jsonl",
         "fresh": ROOT / "tests/data/council_fresh.jsonl",
-        "fresh2": ROOT / "tests/data/council_fresh2.jsonl"}
+        "fresh2": ROOT / "tests/data/council_fresh2.jsonl",
+        "fresh3": ROOT / "tests/data/council_fresh3.jsonl"}
 CIVIL = {"civil_support", "civil_question", "political_disagreement"}
 
 FUNCTIONALITIES = {

@@ -43,6 +43,11 @@ FRESH_SET_CIVIL_CEILING = 0.04
 # council model retrained on council_train6.jsonl: 0.840 and 0.056; session 6: 0.900, 0.044.
 FRESH2_RECALL_FLOOR = 0.85
 FRESH2_CIVIL_CEILING = 0.07
+# tests/data/council_fresh3.jsonl (194 threats, 199 civil), written in session 7 by two helpers
+# that read nothing of the project. First measurement (blind, session 6's model with session
+# 7's illness-wish rules): recall 0.856, civil flagged 0.045.
+FRESH3_RECALL_FLOOR = 0.82
+FRESH3_CIVIL_CEILING = 0.07
 
 # Threats, harm wishes and intimidation (written for this project; in no bank).
 HELD_THREATS: tuple[str, ...] = (
@@ -228,12 +233,14 @@ def test_unseen_civil_sentences_are_rarely_called_threats(engine: EnsembleClassi
     assert _rate(engine, ALL_CIVIL) <= FPR_CEILING
 
 
-@pytest.mark.parametrize(("name", "size", "recall_floor", "civil_ceiling"), [
-    ("council_fresh.jsonl", 200, FRESH_SET_RECALL_FLOOR, FRESH_SET_CIVIL_CEILING),
-    ("council_fresh2.jsonl", 250, FRESH2_RECALL_FLOOR, FRESH2_CIVIL_CEILING),
+@pytest.mark.parametrize(("name", "sizes", "recall_floor", "civil_ceiling"), [
+    ("council_fresh.jsonl", (200, 200), FRESH_SET_RECALL_FLOOR, FRESH_SET_CIVIL_CEILING),
+    ("council_fresh2.jsonl", (250, 250), FRESH2_RECALL_FLOOR, FRESH2_CIVIL_CEILING),
+    ("council_fresh3.jsonl", (194, 199), FRESH3_RECALL_FLOOR, FRESH3_CIVIL_CEILING),
 ])
-def test_the_independent_fresh_sets(engine: EnsembleClassifier, name: str, size: int,
-                                    recall_floor: float, civil_ceiling: float) -> None:
+def test_the_independent_fresh_sets(engine: EnsembleClassifier, name: str,
+                                    sizes: tuple[int, int], recall_floor: float,
+                                    civil_ceiling: float) -> None:
     """Sets written by helpers that read nothing of the project: threat recall, and civil
     comments flagged with any label."""
     path = Path(__file__).resolve().parents[1] / "data" / name
@@ -241,7 +248,7 @@ def test_the_independent_fresh_sets(engine: EnsembleClassifier, name: str, size:
     results = engine.classify([r["text"] for r in rows])
     threats = [c for r, c in zip(rows, results, strict=True) if r["labels"] == ["threat"]]
     civil = [c for r, c in zip(rows, results, strict=True) if not r["labels"]]
-    assert len(threats) == len(civil) == size
+    assert (len(threats), len(civil)) == sizes
     thresholds = {"offensive": 0.8, "threat": 0.5, "defamation": 0.5, "personal_data": 0.5}
     recall = sum(c.scores["threat"] >= 0.5 for c in threats) / len(threats)
     flagged = sum(any(c.scores[k] >= v for k, v in thresholds.items()) for c in civil)
