@@ -49,6 +49,7 @@ _CUES = re.compile(r"""\b(?:
     accidents?|crash(?:es|ed)?|suffer\w*|
     # veiled menace
     breaking\ point|countdown|tick\ tock|days\ are\ numbered|enemies|warned|regret\w*|
+    card'?s\ marked|marked\ (?:man|woman)|
     won'?t\ be\ pretty|
     safe|safely|unsafe|protecting|
     # watching and following

@@ -71,7 +71,7 @@ def _alt(words: Iterable[str]) -> str:
 # Election talk: a threat-like phrase followed by these is about votes, not violence.
 _ELECTORAL_AHEAD = (
     r"(?!" + _gap(6) + r",? (?:in may|at the|ballot|ballots|polls?|elections?|vote|votes|voters"
-    r"|voting|re-?election|seat|seats|majority|box)\b)"
+    r"|voting|polling|re-?election|seat|seats|majority|box)\b)"
 )
 
 _YOU = r"(?:you|u|ya|yer|youse|yous)"
@@ -101,7 +101,9 @@ _PERSON_OBJECT = (
     r"|the leader|the mayor"
     r"|(?:your|ur|yer|his|her|their) (?:kids|family|children|wife|husband|partner|son|daughter"
     r"|mum|mam|dad|mother|father|staff)"
-    r"|(?:your|ur|yer|his|her) (?:face|head|throat|neck|legs?|arms?|jaw|teeth|skull|nose"
+    # "hang your head (in shame)" is an idiom
+    r"|(?<!hang )(?<!hangs )(?<!hanging )(?<!hung )"
+    r"(?:your|ur|yer|his|her) (?:face|head|throat|neck|legs?|arms?|jaw|teeth|skull|nose"
     r"|kneecaps|fingers|lights|block|brains)(?! on (?:the|these|those|this|that|a)\b| tripping"
     r"| falling| slipping)"
     r"|(?:that|this|the) (?:clown|idiot|moron|muppet|traitor|scumbag|scum|bastard|bitch|prat|"
@@ -379,7 +381,8 @@ _THREAT_RULES: tuple[Rule, ...] = (
           r"|men))?\b(?! (?:wrong|right|on|set|serious|to|against|certain|sure|good|boring|lucky"
           r"|inside|tired|keen|behind|last|easy|end|loss|cert|duck|weight|heat|cheap|in the "
           r"water|funny|cute|ringer|centre|center|straight|slow|quiet|proud|excited|jealous))"),
-    _rule("threat", 0.9, "tells the member they are dead", r"\bdead (?:man|woman) walking\b"),
+    _rule("threat", 0.9, "tells the member they are dead",
+          r"\bdead (?:man|woman) walking\b" + _ELECTORAL_AHEAD),
     # --- intimidation: knowing and visiting the member's home ---
     _rule("threat", 0.95, "intimidation: knows where the member lives",
           _KNOWER + r"\b(?:know|knows|knew|found out|find out|worked out|figured out|got|have|"
@@ -405,13 +408,23 @@ _THREAT_RULES: tuple[Rule, ...] = (
           r"\b(?:outside|watching|parked outside|sat outside) (?:your|ur|yer|his|her) "
           r"(?:house|home|door|flat|front door|kids'? school|children'?s school)\b"),
     _rule("threat", 0.8, "intimidation: a 'visit'",
-          r"\bpay (?:you|u|ya|him|her|them) a (?:little |wee |personal |quick )?visit\b|"
+          r"\bpay (?:you|u|ya|him|her|them) a (?:little |wee |personal |quick )?visit\b"
+          # a visit with a purpose ("to hand in the petition") is a visit
+          r"(?!(?: [a-z']+){0,6} (?:to (?:hand|deliver|discuss|talk|ask|show|present|raise|"
+          r"drop)|with (?:the|a|our) (?:petition|letter|residents|evidence)|for a (?:chat|"
+          r"cuppa|word)))|"
+          r"\b(?:you'?ll|you will|u'?ll|he'?ll|she'?ll) (?:be )?(?:get(?:ting)?|have|receive) a "
+          r"(?:little |wee |personal |late[- ]night |proper )?visit(?: *[.!]+ *$| *$| from (?:the "
+          r"|some of )?(?:lads|boys|us|me|my mates|my friends|friends of mine))|"
           r"\b(?:i'?m|we'?re|i am|we are|we'?ll be|i'?ll be|we have been|we've been|i've been) "
           r"watching (?:you|u|ya|him|her)\b"),
     _rule("threat", 0.9, "intimidation",
-          r"\b(?:watch|mind) (?:your|ur|yer) back\b|\blook(?:ing)? over (?:your|ur) shoulder\b|"
+          r"\b(?:watch|mind) (?:your|ur|yer) back\b|\blook(?:ing)? over (?:your|ur) shoulder\b"
+          + _ELECTORAL_AHEAD + r"|"
           r"\bsleep with one eye open\b|\b(?:won'?t|will never|never) see it coming\b|"
-          r"\baccidents happen\b|\b(?:shame|pity) if (?:something|anything|someone|somebody|"
+          # "accidents happen at that junction" is road safety
+          r"\baccidents happen\b(?! (?:at|on|near|round|outside|along|every|all the time|there"
+          r"|here))|\b(?:shame|pity) if (?:something|anything|someone|somebody|"
           r"some1) (?:[a-z']{1,20} )?(?:happened|happens|were to happen|was to happen|set fire|"
           r"set light|burnt|burned|torched|smashed|broke|keyed|damaged|vandalised|scratched|"
           r"found (?:you|out where))\b|"
@@ -419,7 +432,9 @@ _THREAT_RULES: tuple[Rule, ...] = (
           r" to happen to\b"),
     _rule("threat", 0.8, "intimidation",
           r"\b(?:you'?d better|you better|better) (?:be ready|watch yourself|watch out|be "
-          r"careful|keep looking|run)\b|\b(?:you'?ve been|consider yourself) warned\b|"
+          r"careful|keep looking|run)\b|\b(?:you'?ve been|consider yourself) warned\b"
+          # warned by someone, or about something, is news, not menace
+          r"(?! (?:by|about|that|of|over|before|repeatedly|several|many|twice|again|in))|"
           r"\b(?:get|getting) what'?s coming(?: to (?:you|him|her|them))?\b|"
           r"\bcareful (?:walking|driving|going|on your way) home\b"),
     _rule("threat", 0.6, "veiled threat",
@@ -486,6 +501,24 @@ _THREAT_RULES: tuple[Rule, ...] = (
     _rule("threat", 0.8, "threat of retribution",
           r"\b(?:you'?ll|you will|u'?ll|you're gonna|you are going to) pay for (?:this|that|it)"
           r"\b(?!,? (?:at|in) the (?:ballot|polls|election|next election))"),
+    # Doom spelled out as not electoral: "your time's up, and not just at the ballot box",
+    # "you're finished. I mean it literally", "we're coming. and not with votes".
+    _rule("threat", 0.85, "veiled threat, said not to be about the election",
+          r"\b(?:finished|done for|time'?s up|days are numbered|won'?t make it|won'?t last|"
+          r"won'?t see|(?:you'?re|you are) next|coming for (?:you|him|her)|(?:we'?re|we are|"
+          r"they'?re|they are) coming(?= *[.!,])|it'?s over|over for (?:you|him|her)|you'?re "
+          r"gone)\b[^.!?]{0,40}[.!?,]* *(?:and |but )?(?:i mean (?:it |that )?literally|i don'?t "
+          r"mean (?:politically|the (?:votes?|election|ballot(?: box)?|polls?))|not (?:at|in) the "
+          r"(?:ballot(?: box)?|polls?|election)(?!(?: box)? *,? *(?:but|-|–|—))|not just (?:at|in) the "
+          r"(?:ballot(?: box)?|polls?|election) *[.!]* *$|(?:and )?not with (?:votes|ballots|"
+          r"leaflets)|not politically)(?!\w)"),
+    # Squaring up: "come outside and say that", "I'll be waiting for you after the meeting".
+    _rule("threat", 0.8, "intimidation: a challenge to fight",
+          r"\b(?:come|step) outside and say (?:that|it)\b|"
+          r"\b(?:i'?ll|we'?ll|i will|we will|the lads will|they'?ll) be waiting for (?:you|u|ya|"
+          r"him|her)(?: (?:after|outside|when|in the car ?park|at (?:your|ur) (?:car|house|home|"
+          r"door))|(?= *[.!…]|$))(?![.!… ]*,? *(?:at|in) the (?:polls?|polling|ballot|count|"
+          r"election|hustings))" + _ELECTORAL_AHEAD),
     # --- threats by their structure: a weapon brought, a blow described, a harm promised ---
     _rule("threat", 0.9, "threat with a weapon",
           r"\b(?:i|we|i'?ll|we'?ll|i'?m|we'?re|i am|we are|i will|we will|gonna|going to)"
@@ -529,8 +562,12 @@ _THREAT_RULES: tuple[Rule, ...] = (
           r"|\bcan'?t (?:control|be responsible for) what (?:they|the lads|people|he|she) "
           r"(?:do|does|might do|will do)\b"
           r"|\bgone missing for (?:a lot )?less\b"
-          r"|\b(?:remember|don'?t forget|think about|look) what happened to (?:that|the|jo cox|"
-          r"david amess|an? )\b"
+          r"|\b(?:remember|don'?t forget|think about|look) what happened to (?:jo cox|david "
+          r"amess)\b"
+          # "remember what happened to the last leader who shut it? lost his seat": politics
+          r"|\b(?:remember|don'?t forget|think about|look) what happened to (?:that|the|an?) \b"
+          r"(?!.{0,100}\b(?:seat|seats|votes?|voted|election|ballot|polls?|majority|deselected|"
+          r"kicked out|booted out|lost (?:his|her|their|the) (?:seat|job|majority))\b)"
           r"|\bhope you'?ve (?:updated|made|written|sorted) (?:your|ur) will\b"
           r"|\b(?:goodbye|bye bye|so long),? (?:councillor|cllr|mate)\b(?=[.!]*$)"),
     _rule("threat", 0.85, "veiled threat",
@@ -873,17 +910,50 @@ def _reason(doc: Normalised, start: int, end: int, note: str, *, folded: bool = 
     return f"matched '{quote}' ({note})"
 
 
-def _run_rules(doc: Normalised, rules: Sequence[Rule]) -> list[_Hit]:
-    """Given a normalised text and rules, return a hit for each match (a few per rule)."""
+def _run_rules(doc: Normalised, rules: Sequence[Rule],
+               skip: Sequence[tuple[int, int]] = ()) -> list[_Hit]:
+    """Given a normalised text, rules and spans of it to pass over, return a hit for each
+    match (a few per rule) that does not lie wholly inside one of those spans."""
     hits: list[_Hit] = []
     for rule in rules:
-        for count, match in enumerate(rule.pattern.finditer(doc.text)):
+        count = 0
+        for match in rule.pattern.finditer(doc.text):
             if count >= _MAX_MATCHES_PER_RULE:
                 break
             if match.end() == match.start():
                 continue
+            if any(start <= match.start() and match.end() <= end for start, end in skip):
+                continue
+            count += 1
             hits.append(_Hit(rule.score, _reason(doc, *match.span(), rule.note)))
     return hits
+
+
+# Words in quotation marks: straight or curly double quotes, or single quotes that open after
+# a space and close before one (so "I'll" does not open or close a quote).
+_QUOTED_RE = re.compile(
+    r'"[^"\n]{3,300}"|\u201c[^\u201d\n]{3,300}\u201d|'
+    r"(?:^|(?<=[\s:(]))['\u2018][^\n]{3,300}?['\u2019](?=[\s.,!?;:)]|$)")
+# Words around a quotation that say it is being reported, not said to the member.
+_REPORTING_RE = re.compile(
+    r"\b(?:said|saying|says|shouted|shouting|yelled|wrote|writing|written|posted|posting|"
+    r"post|comments?|screenshots?|messages?|tweets?|tweeted|called|calling|threatened|"
+    r"threatening|threats?|sent|heard|reported|reporting|police|condemn\w*|ashamed|vile|"
+    r"disgusting|unacceptable|graffiti|sprayed|letters?|emails?)\b")
+
+
+def _reported_spans(text: str) -> list[tuple[int, int]]:
+    """Given a normalised text, return the spans of the quotations it reports ("someone
+    posted 'I'll kill that councillor'. Vile."): a threat quoted to report or condemn it is
+    not a threat by the commenter. Empty when nothing outside the quotes says it is reported
+    ("I'll say it once: 'watch your back'" has no reporting word outside)."""
+    spans = [m.span() for m in _QUOTED_RE.finditer(text)]
+    if not spans:
+        return []
+    outside = text
+    for start, end in reversed(spans):
+        outside = outside[:start] + " " + outside[end:]
+    return spans if _REPORTING_RE.search(outside) else []
 
 
 # --- personal data ---
@@ -1187,7 +1257,7 @@ class RulesClassifier:
         """Given one text and optionally the member's name, return its ``Classification``."""
         doc = normalise_mapped(text if isinstance(text, str) else str(text))
         by_label: dict[str, list[_Hit]] = {label: [] for label in TEXT_LABELS}
-        by_label["threat"] = _run_rules(doc, _THREAT_RULES)
+        by_label["threat"] = _run_rules(doc, _THREAT_RULES, _reported_spans(doc.text))
         by_label["offensive"] = _run_rules(doc, _OFFENSIVE_RULES)
         by_label["personal_data"] = _personal_data_hits(doc)
         by_label["defamation"] = _defamation_hits(doc, member)

@@ -618,3 +618,65 @@ def test_british_slurs_and_slang_insults(text: str, offensive: bool) -> None:
 def test_illness_wishes_and_blade_threats(text: str, threat: bool) -> None:
     score = RulesClassifier().classify_one(text).scores["threat"]
     assert (score >= 0.8) is threat, (text, score)
+
+
+@pytest.mark.parametrize(("text", "threat"), [
+    # Doom said not to be electoral.
+    ("Your time's up, and not just at the ballot box.", True),
+    ("You're finished. I mean it literally.", True),
+    ("You won't make it to the next election, and I don't mean the votes.", True),
+    ("We're coming. And not with votes.", True),
+    ("You're finished at the ballot box in May.", False),
+    ("Your time's up, and not just at the ballot box - in the courts as well.", False),
+    ("We're coming for your seat, not at the ballot box but through the courts", False),
+    ("We're coming for you, not at the ballot box, but in the High Court.", False),
+    # Squaring up, and a "visit" with no one official paying it.
+    ("Come outside and say that.", True),
+    ("I'll be waiting for you after the meeting.", True),
+    ("You'll get a visit.", True),
+    ("You'll get a visit from the lads.", True),
+    ("I'll be waiting for your reply to my email.", False),
+    ("We'll be waiting for you at the count in May", False),
+    ("We'll be waiting for you... at the polling station", False),
+    ("We'll be waiting for you at the library steps with the petition", False),
+    ("You'll get a visit from the planning inspector about this.", False),
+])
+def test_veiled_menace_and_squaring_up(text: str, threat: bool) -> None:
+    score = RulesClassifier().classify_one(text).scores["threat"]
+    assert (score >= 0.8) is threat, (text, score)
+
+
+@pytest.mark.parametrize(("text", "threat"), [
+    # Idioms of menace that ordinary comments use about politics, news and visits.
+    ("Remember what happened to the last leader who closed the library? Lost his seat.", False),
+    ("Remember what happened to the last councillor who crossed us.", True),
+    ("You've been warned by the auditors, now act.", False),
+    ("You've been warned.", True),
+    ("We'll pay you a visit at your surgery on Saturday to hand in the petition.", False),
+    ("We'll pay you a visit.", True),
+    ("Keep looking over your shoulder at the polls, Reform are coming.", False),
+    ("Keep looking over your shoulder.", True),
+])
+def test_menace_idioms_used_about_politics(text: str, threat: bool) -> None:
+    score = RulesClassifier().classify_one(text).scores["threat"]
+    assert (score >= 0.8) is threat, (text, score)
+
+
+@pytest.mark.parametrize(("text", "threat"), [
+    # A threat quoted to report or condemn it is not the commenter's.
+    ('just been sent a screenshot of someone saying "i\'ll kill that councillor". Reported it',
+     False),
+    ("'shoot the lot of them' under a post about a bin strike. That is what passes for debate",
+     False),
+    ("Someone's sprayed \u2018we know where you live\u2019 on the councillor's office. Vile.",
+     False),
+    ('why is nobody condemning the man who shouted \u201cyou\'ll get what\'s coming to you\u201d',
+     False),
+    # With no word outside the quotes saying it is reported, the quote is the commenter's.
+    ("I'll say it once: 'watch your back'", True),
+    ('"Watch your back" - that\'s all I\'ll say', True),
+    ('I\'ll kill you, "councillor"', True),
+])
+def test_quoted_threats_reported_by_the_commenter(text: str, threat: bool) -> None:
+    score = RulesClassifier().classify_one(text).scores["threat"]
+    assert (score >= 0.8) is threat, (text, score)
