@@ -119,14 +119,51 @@ def test_a_comments_probabilities_do_not_depend_on_its_batch() -> None:
     assert (alone == among).all()
 
 
-def test_int8_models_use_exact_arithmetic_on_every_x86_cpu() -> None:
+def test_int8_models_use_exact_arithmetic_on_every_x86_cpu(monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
     """Without VNNI, onnxruntime's fast int8 kernels saturate and a model scores differently
     from one server to another (the fresh-set threat recall fell from 0.66 to 0.59 on an AVX2
-    EPYC); every session the detectors open asks for the exact kernels."""
+    EPYC); every session the detectors open there asks for the exact kernels. With VNNI the
+    fast kernels are exact, and asking only slows them."""
     import onnxruntime as ort
 
+    from detectors import _onnx
     from detectors._onnx import X64_QUANT_PRECISION, session_options
 
-    options = session_options(ort, 2)
-    assert options.get_session_config_entry(X64_QUANT_PRECISION) == "1"
-    assert options.intra_op_num_threads == 2 and options.inter_op_num_threads == 1
+    for vnni in (False, True):
+        monkeypatch.setattr(_onnx, "_needs_exact_int8", lambda vnni=vnni: not vnni)
+        options = session_options(ort, 2)
+        if vnni:
+            with pytest.raises(RuntimeError, match="does not have configuration"):
+                options.get_session_config_entry(X64_QUANT_PRECISION)
+        else:
+            assert options.get_session_config_entry(X64_QUANT_PRECISION) == "1"
+        assert options.intra_op_num_threads == 2 and options.inter_op_num_threads == 1
+
+
+@pytest.mark.parametrize(("flags", "vnni"), [
+    ("fpu vme sse sse2 avx avx2 fma", False),
+    ("fpu avx2 avx512f avx512bw avx512_vnni", True),
+    ("fpu avx2 avx_vnni", True),
+])
+def test_vnni_is_read_from_the_cpu_flags(tmp_path: Path, flags: str, vnni: bool) -> None:
+    from detectors._onnx import cpu_has_vnni
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: {flags}\n\n"
+                       f"processor\t: 1\nflags\t\t: {flags}\n", encoding="ascii")
+    assert cpu_has_vnni(cpuinfo) is vnni
+    assert cpu_has_vnni(tmp_path / "missing") is False
+
+
+def test_scores_are_the_same_with_and_without_the_exact_kernels(monkeypatch: pytest.MonkeyPatch
+                                                                ) -> None:
+    """Whatever this CPU is, the council model scores the same with the exact kernels asked
+    for as with whatever session_options chooses: on a VNNI CPU the fast kernels are exact."""
+    from detectors import _onnx
+
+    texts = ["I know where you live", "thanks for fixing the lights", "🔪 see you soon"]
+    chosen = CouncilModel(threads=1).predict(texts)
+    monkeypatch.setattr(_onnx, "_needs_exact_int8", lambda: True)
+    exact = CouncilModel(threads=1).predict(texts)
+    assert (chosen == exact).all()
