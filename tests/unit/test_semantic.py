@@ -25,28 +25,32 @@ from detectors.semantic import split_windows
 # locally", "your office said..."; the rule and cues they showed too broad were narrowed).
 # Before, 0.53 (session 2's model: 0.61; session 3's finds more of the larger fresh set
 # and flags half as many of its civil comments, below); civil 0 of 64 ("Axe the tax!" was
-# dropped from the civil set: a training file has it). Floors a little under, so a
-# retrained model that keeps quality passes and one that loses it fails.
-RECALL_FLOOR = 0.5
+# dropped from the civil set: a training file has it). Session 7 (learning rate 2e-4):
+# threats 0.86, civil 1 of 64. Floors a little under, so a retrained model that keeps
+# quality passes and one that loses it fails.
+RECALL_FLOOR = 0.75
 FPR_CEILING = 0.05
 # tests/data/council_fresh.jsonl (200 threats, 200 civil, written by a helper that read
 # nothing of the project; never trained on): measured recall 0.66, civil flagged 0.025 in
 # session 3. Session 5 read its misses and wrote the menace stage and structural rules after
 # them, so it is a development set now: recall 0.895 (with the retrained model), civil 0.025;
-# session 6 (model retrained with council_train7, label smoothing, emoji as words): 0.935, 0.040.
-FRESH_SET_RECALL_FLOOR = 0.85
+# session 6 (model retrained with council_train7, label smoothing, emoji as words): 0.935, 0.040;
+# session 7 (rules that skip quoted threats, learning rate 2e-4): 0.970, 0.025.
+FRESH_SET_RECALL_FLOOR = 0.9
 FRESH_SET_CIVIL_CEILING = 0.04
 # tests/data/council_fresh2.jsonl (250 threats, 250 civil), written in session 5 by a helper
 # that read nothing of the project, after the menace stage was designed. First measurement
 # (blind): recall 0.800 (0.692 before the menace stage), civil flagged 0.060 (0.048 before);
 # after fixing three idioms its errors showed ("dead in the water"): 0.800 and 0.052; with the
-# council model retrained on council_train6.jsonl: 0.840 and 0.056; session 6: 0.900, 0.044.
-FRESH2_RECALL_FLOOR = 0.85
+# council model retrained on council_train6.jsonl: 0.840 and 0.056; session 6: 0.900, 0.044;
+# session 7: 0.972, 0.048.
+FRESH2_RECALL_FLOOR = 0.9
 FRESH2_CIVIL_CEILING = 0.07
 # tests/data/council_fresh3.jsonl (194 threats, 199 civil), written in session 7 by two helpers
 # that read nothing of the project. First measurement (blind, session 6's model with session
-# 7's illness-wish rules): recall 0.856, civil flagged 0.045.
-FRESH3_RECALL_FLOOR = 0.82
+# 7's illness-wish rules): recall 0.856, civil flagged 0.045; with the model retrained at
+# learning rate 2e-4 (chosen on the other sets; this one was measured after): 0.923, 0.030.
+FRESH3_RECALL_FLOOR = 0.88
 FRESH3_CIVIL_CEILING = 0.07
 
 # Threats, harm wishes and intimidation (written for this project; in no bank).
