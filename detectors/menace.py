@@ -1,7 +1,7 @@
 """Menace cues: the second look at comments the council model finds threat-like but not
 sure enough to flag on its own.
 
-The council model's threat threshold is held high (about 0.92) by civil comments it scores
+The council model's threat threshold is held high (about 0.91) by civil comments it scores
 highly: blunt politics ("your party is finished round here"), sympathy ("hope you're back on
 your feet soon"), complaints. Below that threshold lie most of the threats it misses:
 conditional threats, harm wishes, veiled menace, watching and following, threats to family.
