@@ -233,8 +233,8 @@ _HARM_OUTCOMES = (
     r"chokes?", r"raped", r"assaulted", r"knifed", r"glassed", r"set on fire", r"torched",
     r"in a (?:ditch|box|coffin|body bag|wheelchair)", r"in hospital", r"crash(?:es)?",
     r"kill (?:you|him|her|them)", r"a bullet", r"bullet", r"disappears?", r"six feet under",
-    r"(?:a |another )?heart attack", r"(?:a |another )?stroke(?! of)", r"(?:a )?(?:brain )?tumou?r",
-    r"(?:an )?aneurysm", r"(?:a )?brain bleed",
+    r"(?:a |another )?heart attack", r"(?:a |another )?stroke(?! of)",
+    r"(?:a )?(?:brain )?tumou?r", r"(?:an )?aneurysm", r"(?:a )?brain bleed",
 )
 _DESERVED_HARM = (
     r"a bullet", r"bullet", r"shot", r"hanged", r"hung", r"strung up", r"killed", r"dead",
@@ -372,10 +372,10 @@ _THREAT_RULES: tuple[Rule, ...] = (
           r"(?:finish|kill|get|take|do|see) (?:you|u|ya|him|her|them)(?: off| in| out)?\b"),
     # "Heard you've been poorly. Good. Hope it spreads.": glad of an illness, wishing it worse.
     _rule("threat", 0.85, "wish of harm",
-          r"\b(?:poorly|(?:been|feeling|fallen|seriously|terminally|gravely|so|very) ill|sick|unwell|cancer|tumou?r|diagnos[a-z]*|in hospital|stroke|heart "
-          r"attack|chemo)\b.{0,80}?\bhope (?:it|the [a-z]+) (?:spreads|gets"
-          r" worse|comes back|kills (?:you|him|her)|finishes (?:you|him|her) off|takes (?:you|him|"
-          r"her))\b"),
+          r"\b(?:poorly|(?:been|feeling|fallen|seriously|terminally|gravely|so|very) ill|sick|"
+          r"unwell|cancer|tumou?r|diagnos[a-z]*|in hospital|stroke|heart attack|chemo)\b"
+          r".{0,80}?\bhope (?:it|the [a-z]+) (?:spreads|gets worse|comes back|kills (?:you|him|"
+          r"her)|finishes (?:you|him|her) off|takes (?:you|him|her))\b"),
     _rule("threat", 0.85, "tells the member they are dead",
           r"\b(?:you'?re|you are|ur|you r|u r|your|he'?s|she'?s) (?:a )?dead(?: (?:man|woman|meat"
           r"|men))?\b(?! (?:wrong|right|on|set|serious|to|against|certain|sure|good|boring|lucky"
@@ -509,9 +509,9 @@ _THREAT_RULES: tuple[Rule, ...] = (
           r"they'?re|they are) coming(?= *[.!,])|it'?s over|over for (?:you|him|her)|you'?re "
           r"gone)\b[^.!?]{0,40}[.!?,]* *(?:and |but )?(?:i mean (?:it |that )?literally|i don'?t "
           r"mean (?:politically|the (?:votes?|election|ballot(?: box)?|polls?))|not (?:at|in) the "
-          r"(?:ballot(?: box)?|polls?|election)(?!(?: box)? *,? *(?:but|-|–|—))|not just (?:at|in) the "
-          r"(?:ballot(?: box)?|polls?|election) *[.!]* *$|(?:and )?not with (?:votes|ballots|"
-          r"leaflets)|not politically)(?!\w)"),
+          r"(?:ballot(?: box)?|polls?|election)(?!(?: box)? *,? *(?:but|-|–|—))|not just "
+          r"(?:at|in) the (?:ballot(?: box)?|polls?|election) *[.!]* *$|(?:and )?not with "
+          r"(?:votes|ballots|leaflets)|not politically)(?!\w)"),
     # Squaring up: "come outside and say that", "I'll be waiting for you after the meeting".
     _rule("threat", 0.8, "intimidation: a challenge to fight",
           r"\b(?:come|step) outside and say (?:that|it)\b|"
