@@ -74,3 +74,14 @@ def test_the_model_does_not_overrule_the_rules_on_public_details(
     # The same address said of a person is flagged.
     (home,) = engine.classify(["She lives at 14 Vicarage Road, KF2 8JD, go round."])
     assert home.scores["personal_data"] >= 0.5
+
+
+def test_a_number_in_an_abusive_comment_is_not_personal_data(engine: EnsembleClassifier
+                                                             ) -> None:
+    """The council model retrained in session 7 read "number 18" in an abusive comment as a
+    house number (23 of 60 such comments at its first personal-data threshold, 0.81): the
+    threshold is floored at 0.95 (``MIN_THRESHOLD`` in the training script)."""
+    for n in range(30):
+        for text in (f"You are a useless idiot and a disgrace, number {n}.",
+                     f"I know where you live, watch your back, number {n}."):
+            assert "personal_data" not in labels(engine, text), text
