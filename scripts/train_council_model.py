@@ -248,18 +248,19 @@ def four_grams(text: str) -> set[tuple[str, ...]]:
 
 
 def choose_threshold(probs: np.ndarray, y: np.ndarray, clean: np.ndarray, target: float,
-                     budget: float, others: np.ndarray, veto: np.ndarray
+                     budget: float, others: np.ndarray, veto: np.ndarray, floor: float = 0.0
                      ) -> tuple[float, float, float]:
     """Choose a label's threshold for the model as the default engine runs it.
 
     Given kept-back probabilities for a label, its 0/1 truth, which rows carry no label at all
     (civil comments), a precision target, the share of civil rows the model may add, which
     rows the engine's other stages (rules,
-    tox-block) already flag with this label, and which rows the rules veto for it (contact
-    details judged public), return (threshold, precision, recall) of the whole engine: the
-    lowest threshold (0.5 at least) at which the engine's precision reaches ``target`` while
-    the model adds at most ``budget`` of the civil rows to what the other stages flag.
-    That is the threshold with the most recall."""
+    tox-block) already flag with this label, which rows the rules veto for it (contact
+    details judged public) and the lowest threshold the label may get, return (threshold,
+    precision, recall) of the whole engine: the lowest threshold (0.5 at least) at which the
+    engine's precision reaches ``target`` while the model adds at most ``budget`` of the civil
+    rows to what the other stages flag, raised to ``floor`` if it is below. That is the
+    threshold with the most recall."""
     best = 0.99
     allowed = int(budget * clean.sum())
     # Every candidate is checked, not only down to the first failure: precision over the top
@@ -271,17 +272,11 @@ def choose_threshold(probs: np.ndarray, y: np.ndarray, clean: np.ndarray, target
             break  # only grows as the threshold falls
         if (flagged & (y == 1)).sum() / flagged.sum() >= target:
             best = float(threshold)
-    return (best, *engine_figures(probs >= best, y, others, veto))
-
-
-def engine_figures(model: np.ndarray, y: np.ndarray, others: np.ndarray, veto: np.ndarray
-                   ) -> tuple[float, float]:
-    """Given which rows the model flags at a threshold, their 0/1 truth, which rows the
-    other stages flag, and which the rules veto, return the engine's (precision, recall)."""
-    flagged = (model & ~veto) | others
+    best = max(best, floor)
+    flagged = ((probs >= best) & ~veto) | others
     p = float((flagged & (y == 1)).sum() / max(flagged.sum(), 1))
     r = float((flagged & (y == 1)).sum() / max(y.sum(), 1))
-    return p, r
+    return best, p, r
 
 
 def other_stages(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -390,11 +385,8 @@ def main() -> None:
                              for r in kept_rows])
         threshold, p, r = choose_threshold(
             int8_probs[rows_for, j], val_y[rows_for, j], val_y[rows_for].sum(axis=1) == 0,
-            TARGET_PRECISION[label], CIVIL_BUDGET[label], others[rows_for, j], veto[rows_for, j])
-        if threshold < MIN_THRESHOLD.get(label, 0.0):
-            threshold = MIN_THRESHOLD[label]
-            p, r = engine_figures(int8_probs[rows_for, j] >= threshold, val_y[rows_for, j],
-                                  others[rows_for, j], veto[rows_for, j])
+            TARGET_PRECISION[label], CIVIL_BUDGET[label], others[rows_for, j], veto[rows_for, j],
+            MIN_THRESHOLD.get(label, 0.0))
         labels_out[label] = {"threshold": round(threshold, 4), "engine_kept_back_precision": round(p, 4),
                              "engine_kept_back_recall": round(r, 4),
                              "training_positives": int(y[train_idx, j].sum())}
