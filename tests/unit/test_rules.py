@@ -590,7 +590,7 @@ def test_british_slurs_and_slang_insults(text: str, offensive: bool) -> None:
     assert (score >= 0.8) is offensive, (text, score)
 
 
-@pytest.mark.parametrize(("text", "threat"), [
+ILLNESS_WISHES_AND_BLADES: list[tuple[str, bool]] = [
     # Wishes of illness, and regret that an illness spared them.
     ("I hope you have a heart attack in the middle of the budget vote", True),
     ("hope you get a brain tumour", True),
@@ -614,13 +614,9 @@ def test_british_slurs_and_slang_insults(text: str, offensive: bool) -> None:
     ("I'm going to cut you off if you keep interrupting", False),
     ("they're going to cut you out of the budget", False),
     ("I'm going to cut you a cheque for the fete", False),
-])
-def test_illness_wishes_and_blade_threats(text: str, threat: bool) -> None:
-    score = RulesClassifier().classify_one(text).scores["threat"]
-    assert (score >= 0.8) is threat, (text, score)
+]
 
-
-@pytest.mark.parametrize(("text", "threat"), [
+VEILED_MENACE_AND_SQUARING_UP: list[tuple[str, bool]] = [
     # Doom said not to be electoral.
     ("Your time's up, and not just at the ballot box.", True),
     ("You're finished. I mean it literally.", True),
@@ -640,13 +636,9 @@ def test_illness_wishes_and_blade_threats(text: str, threat: bool) -> None:
     ("We'll be waiting for you... at the polling station", False),
     ("We'll be waiting for you at the library steps with the petition", False),
     ("You'll get a visit from the planning inspector about this.", False),
-])
-def test_veiled_menace_and_squaring_up(text: str, threat: bool) -> None:
-    score = RulesClassifier().classify_one(text).scores["threat"]
-    assert (score >= 0.8) is threat, (text, score)
+]
 
-
-@pytest.mark.parametrize(("text", "threat"), [
+MENACE_IDIOMS_ABOUT_POLITICS: list[tuple[str, bool]] = [
     # Idioms of menace that ordinary comments use about politics, news and visits.
     ("Remember what happened to the last leader who closed the library? Lost his seat.", False),
     ("Remember what happened to the last councillor who crossed us.", True),
@@ -656,13 +648,9 @@ def test_veiled_menace_and_squaring_up(text: str, threat: bool) -> None:
     ("We'll pay you a visit.", True),
     ("Keep looking over your shoulder at the polls, Reform are coming.", False),
     ("Keep looking over your shoulder.", True),
-])
-def test_menace_idioms_used_about_politics(text: str, threat: bool) -> None:
-    score = RulesClassifier().classify_one(text).scores["threat"]
-    assert (score >= 0.8) is threat, (text, score)
+]
 
-
-@pytest.mark.parametrize(("text", "threat"), [
+QUOTED_THREATS: list[tuple[str, bool]] = [
     # A threat quoted to report or condemn it is not the commenter's.
     ('just been sent a screenshot of someone saying "i\'ll kill that councillor". Reported it',
      False),
@@ -676,7 +664,13 @@ def test_menace_idioms_used_about_politics(text: str, threat: bool) -> None:
     ("I'll say it once: 'watch your back'", True),
     ('"Watch your back" - that\'s all I\'ll say', True),
     ('I\'ll kill you, "councillor"', True),
-])
-def test_quoted_threats_reported_by_the_commenter(text: str, threat: bool) -> None:
+]
+
+
+@pytest.mark.parametrize(("text", "threat"), ILLNESS_WISHES_AND_BLADES
+                         + VEILED_MENACE_AND_SQUARING_UP + MENACE_IDIOMS_ABOUT_POLITICS
+                         + QUOTED_THREATS)
+def test_threat_phrasings_caught_or_left_alone(text: str, threat: bool) -> None:
+    """Each list says what its rules must catch (True) and what they must leave alone."""
     score = RulesClassifier().classify_one(text).scores["threat"]
     assert (score >= 0.8) is threat, (text, score)
